@@ -1,0 +1,109 @@
+//! Memory-binder throughput against the raw baseline, in one run on one core.
+//!
+//! `cargo bench -p bindery-memory --bench throughput [-- <messages>]`
+//!
+//! Both sides run on a single-threaded tokio runtime (so figures are per core) and move the
+//! same JSON payload from a producer to a consumer that decodes it:
+//! - raw: `tokio::sync::mpsc` carrying `serde_json`-encoded bytes, decoded on receipt;
+//! - bindery: an imperative `Source` publishing to the memory binder, a sink handler decoding
+//!   the payload, with headers, acknowledgements, the retry/dead-letter pipeline and all.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bindery::prelude::*;
+use bindery::{App, Handler};
+use bindery_memory::{MemoryBinder, MemoryBroker};
+use tokio::sync::Notify;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Event {
+    id: u64,
+    customer: String,
+    cents: u64,
+}
+
+fn event(i: u64) -> Event {
+    Event { id: i, customer: format!("customer-{}", i % 1000), cents: i * 7 }
+}
+
+async fn raw(n: u64) -> Duration {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bindery::Bytes>(1024);
+    let start = Instant::now();
+    let producer = tokio::spawn(async move {
+        for i in 0..n {
+            let bytes = serde_json::to_vec(&event(i)).unwrap();
+            tx.send(bindery::Bytes::from(bytes)).await.unwrap();
+        }
+    });
+    let mut sum = 0u64;
+    while let Some(b) = rx.recv().await {
+        let e: Event = serde_json::from_slice(&b).unwrap();
+        sum = sum.wrapping_add(e.cents);
+    }
+    producer.await.unwrap();
+    std::hint::black_box(sum);
+    start.elapsed()
+}
+
+async fn bindery_run(n: u64) -> Duration {
+    let seen = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Notify::new());
+    let (s, d) = (seen.clone(), done.clone());
+    let sink = Handler::sink("bench_sink", move |m: Message<Event>, _ctx: Context| {
+        let (s, d) = (s.clone(), d.clone());
+        async move {
+            std::hint::black_box(m.payload().cents);
+            if s.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                d.notify_one();
+            }
+            Ok::<_, HandlerError>(())
+        }
+    })
+    .input("events")
+    .group("bench");
+    let broker = MemoryBroker::new();
+    let app = App::builder()
+        .registered_handlers(false)
+        .binder("memory", Arc::new(MemoryBinder::new(broker)))
+        .override_binder("memory")
+        .handler(sink)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let source = app.source::<Event>("events").unwrap();
+    let start = Instant::now();
+    let finished = done.notified();
+    tokio::pin!(finished);
+    finished.as_mut().enable();
+    for i in 0..n {
+        source.send(event(i)).await.unwrap();
+    }
+    finished.await;
+    let elapsed = start.elapsed();
+    app.shutdown().await.unwrap();
+    elapsed
+}
+
+fn main() {
+    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let mut raw_best = 0f64;
+    let mut bindery_best = 0f64;
+    // Warm up once, then take the best of three for each side.
+    rt.block_on(raw(n / 10));
+    rt.block_on(bindery_run(n / 10));
+    for _ in 0..3 {
+        raw_best = raw_best.max(rate(rt.block_on(raw(n))));
+        bindery_best = bindery_best.max(rate(rt.block_on(bindery_run(n))));
+    }
+    println!("memory binder throughput, {n} messages, single-threaded runtime (one core), best of 3");
+    println!("  raw mpsc + serde_json : {:>12.0} msg/s", raw_best);
+    println!("  bindery memory binder : {:>12.0} msg/s", bindery_best);
+    println!("  ratio bindery/raw     : {:>12.2}", bindery_best / raw_best);
+}

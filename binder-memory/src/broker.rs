@@ -1,0 +1,485 @@
+//! The in-process broker: topics with partitions, consumer groups with per-partition queues,
+//! unacknowledged deliveries tracked for redelivery, and fault injection for tests.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use bindery::RawMessage;
+use bindery::binder::Settlement;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Locks, recovering the data if a panicking thread poisoned the lock: the broker's state
+/// stays consistent because every critical section is short and panic-free.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// FNV-1a: a stable hash, so a key maps to the same partition in every run.
+pub(crate) fn partition_for(key: &[u8], partitions: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(partitions.max(1))) as u32
+}
+
+/// Faults to inject, for tests of the at-least-once contract.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fail_acks: AtomicUsize,
+    duplicates: AtomicUsize,
+    delay_ms: AtomicU64,
+}
+
+impl Faults {
+    /// The next `n` acknowledgements are lost: those messages are delivered again.
+    pub fn fail_next_acks(&self, n: usize) {
+        self.fail_acks.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` deliveries are each delivered twice.
+    pub fn duplicate_next_deliveries(&self, n: usize) {
+        self.duplicates.store(n, Ordering::SeqCst);
+    }
+
+    /// Every delivery waits `delay` before reaching the consumer (zero to stop).
+    pub fn delay_deliveries(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    fn take(counter: &AtomicUsize) -> bool {
+        counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+
+    pub(crate) fn delay(&self) -> Option<Duration> {
+        match self.delay_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// An in-process broker. Binders of type `memory` with the same `broker` name share one.
+///
+/// ```
+/// let broker = bindery_memory::MemoryBroker::new();
+/// assert!(broker.history("nothing-yet").is_empty());
+/// ```
+#[derive(Debug)]
+pub struct MemoryBroker {
+    topics: Mutex<HashMap<String, Arc<Topic>>>,
+    record: bool,
+    queue_capacity: usize,
+    faults: Faults,
+    next_tag: AtomicU64,
+    next_member: AtomicU64,
+}
+
+impl MemoryBroker {
+    /// A broker that keeps no history (what production-like runs use).
+    ///
+    /// ```
+    /// let _b = bindery_memory::MemoryBroker::new();
+    /// ```
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::with(false, 10_000))
+    }
+
+    /// A broker that records every message published to every topic, for tests.
+    ///
+    /// ```
+    /// let b = bindery_memory::MemoryBroker::recording();
+    /// b.publish("t", bindery::Message::new(bindery::Bytes::from_static(b"1")));
+    /// assert_eq!(b.history("t").len(), 1);
+    /// ```
+    pub fn recording() -> Arc<Self> {
+        Arc::new(Self::with(true, 10_000))
+    }
+
+    pub(crate) fn with(record: bool, queue_capacity: usize) -> Self {
+        Self {
+            topics: Mutex::new(HashMap::new()),
+            record,
+            queue_capacity: queue_capacity.max(1),
+            faults: Faults::default(),
+            next_tag: AtomicU64::new(1),
+            next_member: AtomicU64::new(1),
+        }
+    }
+
+    /// Fault injection.
+    ///
+    /// ```
+    /// let b = bindery_memory::MemoryBroker::new();
+    /// b.faults().fail_next_acks(1);
+    /// ```
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Arc<Topic> {
+        lock(&self.topics).entry(name.to_string()).or_insert_with(|| Arc::new(Topic::new(name, self.record))).clone()
+    }
+
+    /// Publishes to `topic` right away (no backpressure); for test inputs.
+    ///
+    /// ```
+    /// let b = bindery_memory::MemoryBroker::recording();
+    /// b.publish("t", bindery::Message::new(bindery::Bytes::new()));
+    /// assert_eq!(b.history("t").len(), 1);
+    /// ```
+    pub fn publish(&self, topic: &str, message: RawMessage) {
+        self.topic(topic).publish(message);
+    }
+
+    /// Every message published to `topic` so far (recording brokers only).
+    ///
+    /// ```
+    /// assert!(bindery_memory::MemoryBroker::new().history("t").is_empty());
+    /// ```
+    pub fn history(&self, topic: &str) -> Vec<RawMessage> {
+        match lock(&self.topics).get(topic) {
+            Some(t) => lock(&t.history).clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Messages waiting in `group` on `topic`, not yet delivered.
+    ///
+    /// ```
+    /// assert_eq!(bindery_memory::MemoryBroker::new().queued("t", "g"), 0);
+    /// ```
+    pub fn queued(&self, topic: &str, group: &str) -> usize {
+        let Some(t) = lock(&self.topics).get(topic).cloned() else { return 0 };
+        let groups = t.groups.read().unwrap_or_else(|p| p.into_inner());
+        groups.get(group).map(|g| lock(&g.state).queued).unwrap_or(0)
+    }
+
+    /// Messages delivered from `group` on `topic` but not yet acknowledged.
+    ///
+    /// ```
+    /// assert_eq!(bindery_memory::MemoryBroker::new().unacknowledged("t", "g"), 0);
+    /// ```
+    pub fn unacknowledged(&self, topic: &str, group: &str) -> usize {
+        let Some(t) = lock(&self.topics).get(topic).cloned() else { return 0 };
+        let groups = t.groups.read().unwrap_or_else(|p| p.into_inner());
+        groups.get(group).map(|g| lock(&g.state).inflight.len()).unwrap_or(0)
+    }
+
+    /// Disconnects every consumer of `topic`, as a crashed connection would: their
+    /// unacknowledged messages go back to the queue and the bindings report themselves lost.
+    ///
+    /// ```
+    /// bindery_memory::MemoryBroker::new().drop_consumers("t");
+    /// ```
+    pub fn drop_consumers(&self, topic: &str) {
+        let Some(t) = lock(&self.topics).get(topic).cloned() else { return };
+        let groups: Vec<Arc<Group>> = t.groups.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for g in groups {
+            let members: Vec<Member> = lock(&g.state).members.clone();
+            for m in members {
+                m.dropped.cancel();
+                g.leave(m.id);
+            }
+        }
+    }
+
+    pub(crate) fn tag(&self) -> u64 {
+        self.next_tag.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn member_id(&self) -> u64 {
+        self.next_member.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.queue_capacity
+    }
+}
+
+/// A topic: partitions, the groups subscribed to it, and (when recording) its history.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    name: String,
+    partitions: AtomicU64,
+    round_robin: AtomicU64,
+    pub(crate) groups: RwLock<HashMap<String, Arc<Group>>>,
+    record: bool,
+    history: Mutex<Vec<RawMessage>>,
+    pub(crate) history_changed: Notify,
+}
+
+impl Topic {
+    fn new(name: &str, record: bool) -> Self {
+        Self {
+            name: name.to_string(),
+            partitions: AtomicU64::new(1),
+            round_robin: AtomicU64::new(0),
+            groups: RwLock::new(HashMap::new()),
+            record,
+            history: Mutex::new(Vec::new()),
+            history_changed: Notify::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn ensure_partitions(&self, n: u32) {
+        self.partitions.fetch_max(u64::from(n.max(1)), Ordering::SeqCst);
+    }
+
+    fn partition_of(&self, message: &RawMessage) -> u32 {
+        let n = self.partitions.load(Ordering::Relaxed) as u32;
+        match message.headers().key() {
+            Some(k) => partition_for(k, n),
+            None => (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(n.max(1))) as u32,
+        }
+    }
+
+    pub(crate) fn history_len(&self) -> usize {
+        lock(&self.history).len()
+    }
+
+    pub(crate) fn history_at(&self, i: usize) -> Option<RawMessage> {
+        lock(&self.history).get(i).cloned()
+    }
+
+    /// The group named `name`, created on first use.
+    pub(crate) fn group(&self, name: &str, anonymous: bool) -> Arc<Group> {
+        let mut groups = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        groups.entry(name.to_string()).or_insert_with(|| Arc::new(Group::new(name, anonymous))).clone()
+    }
+
+    pub(crate) fn remove_group(&self, name: &str) {
+        self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+
+    /// Appends to every group's queue. Returns the groups now over capacity.
+    pub(crate) fn publish(&self, message: RawMessage) -> u32 {
+        let partition = self.partition_of(&message);
+        if self.record {
+            lock(&self.history).push(message.clone());
+            self.history_changed.notify_waiters();
+        }
+        let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());
+        for g in groups.values() {
+            g.push(partition, message.clone());
+        }
+        partition
+    }
+
+    /// Waits until no group with members holds more than `capacity` queued messages.
+    pub(crate) async fn wait_for_room(&self, capacity: usize) {
+        loop {
+            let full: Option<Arc<Group>> = {
+                let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());
+                groups.values().find(|g| g.is_full(capacity)).cloned()
+            };
+            let Some(g) = full else { return };
+            let room = g.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if !g.is_full(capacity) {
+                continue;
+            }
+            room.await;
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Member {
+    pub(crate) id: u64,
+    pub(crate) dropped: CancellationToken,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inflight {
+    partition: u32,
+    member: u64,
+    message: RawMessage,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct GroupState {
+    partitions: Vec<VecDeque<RawMessage>>,
+    pub(crate) members: Vec<Member>,
+    pub(crate) inflight: HashMap<u64, Inflight>,
+    pub(crate) queued: usize,
+    cursor: usize,
+}
+
+/// A consumer group: one queue per partition, shared by its members; each partition is
+/// served by exactly one member at a time, which keeps per-partition order.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) name: String,
+    pub(crate) anonymous: bool,
+    pub(crate) state: Mutex<GroupState>,
+    /// Wakes members when messages arrive or assignments change.
+    pub(crate) ready: Notify,
+    /// Wakes producers when the queue shrinks.
+    pub(crate) room: Notify,
+}
+
+impl Group {
+    fn new(name: &str, anonymous: bool) -> Self {
+        Self {
+            name: name.to_string(),
+            anonymous,
+            state: Mutex::new(GroupState::default()),
+            ready: Notify::new(),
+            room: Notify::new(),
+        }
+    }
+
+    fn is_full(&self, capacity: usize) -> bool {
+        let s = lock(&self.state);
+        !s.members.is_empty() && s.queued >= capacity
+    }
+
+    fn push(&self, partition: u32, message: RawMessage) {
+        let mut s = lock(&self.state);
+        let p = partition as usize;
+        if s.partitions.len() <= p {
+            s.partitions.resize_with(p + 1, VecDeque::new);
+        }
+        s.partitions[p].push_back(message);
+        s.queued += 1;
+        drop(s);
+        self.ready.notify_waiters();
+    }
+
+    pub(crate) fn join(&self, member: Member) {
+        lock(&self.state).members.push(member);
+        self.ready.notify_waiters();
+    }
+
+    /// Removes a member and puts its unacknowledged messages back at the front of their
+    /// partitions, in their original order.
+    pub(crate) fn leave(&self, member: u64) {
+        let mut s = lock(&self.state);
+        s.members.retain(|m| m.id != member);
+        let mut back: Vec<(u64, u32, RawMessage)> = Vec::new();
+        s.inflight.retain(|tag, f| {
+            if f.member == member {
+                back.push((*tag, f.partition, f.message.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        back.sort_by_key(|(tag, _, _)| std::cmp::Reverse(*tag));
+        for (_, p, m) in back {
+            let p = p as usize;
+            if s.partitions.len() <= p {
+                s.partitions.resize_with(p + 1, VecDeque::new);
+            }
+            s.partitions[p].push_front(m);
+            s.queued += 1;
+        }
+        drop(s);
+        self.ready.notify_waiters();
+    }
+
+    /// The next message for `member` from the partitions assigned to it.
+    pub(crate) fn next_for(&self, member: u64, broker: &MemoryBroker) -> Option<(u64, u32, RawMessage)> {
+        let mut s = lock(&self.state);
+        let members = s.members.len();
+        let index = s.members.iter().position(|m| m.id == member)?;
+        let parts = s.partitions.len();
+        for step in 0..parts {
+            let p = (s.cursor + step) % parts;
+            if p % members != index {
+                continue;
+            }
+            // A partition with unacknowledged messages of another member (after a rebalance)
+            // waits until those settle, so order per partition holds.
+            if s.inflight.values().any(|f| f.partition as usize == p && f.member != member) {
+                continue;
+            }
+            if let Some(m) = s.partitions[p].pop_front() {
+                s.queued -= 1;
+                s.cursor = p + 1;
+                if Faults::take(&broker.faults.duplicates) {
+                    s.partitions[p].push_front(m.clone());
+                    s.queued += 1;
+                }
+                let tag = broker.tag();
+                s.inflight.insert(tag, Inflight { partition: p as u32, member, message: m.clone() });
+                drop(s);
+                self.room.notify_waiters();
+                return Some((tag, p as u32, m));
+            }
+        }
+        None
+    }
+
+    pub(crate) fn settle(&self, tag: u64, settlement: Settlement, faults: &Faults) {
+        let settlement = match settlement {
+            Settlement::Ack if Faults::take(&faults.fail_acks) => Settlement::Requeue,
+            other => other,
+        };
+        let mut s = lock(&self.state);
+        let Some(f) = s.inflight.remove(&tag) else { return };
+        if settlement == Settlement::Requeue {
+            let p = f.partition as usize;
+            s.partitions[p].push_front(f.message);
+            s.queued += 1;
+            drop(s);
+            self.ready.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_key_same_partition() {
+        let a = partition_for(b"customer-1", 8);
+        assert_eq!(a, partition_for(b"customer-1", 8));
+        assert!(a < 8);
+        let spread: std::collections::HashSet<u32> =
+            (0..100).map(|i| partition_for(format!("k{i}").as_bytes(), 4)).collect();
+        assert_eq!(spread.len(), 4, "keys should spread over all partitions");
+    }
+
+    #[test]
+    fn requeued_messages_come_back_first() {
+        let broker = MemoryBroker::with(false, 10);
+        let topic = broker.topic("t");
+        let group = topic.group("g", false);
+        group.join(Member { id: 1, dropped: CancellationToken::new() });
+        for i in 0..3u8 {
+            topic.publish(bindery::Message::new(bindery::Bytes::from(vec![i])));
+        }
+        let (t0, _, m0) = group.next_for(1, &broker).unwrap();
+        assert_eq!(m0.payload()[..], [0]);
+        group.settle(t0, Settlement::Requeue, &broker.faults);
+        let (_, _, again) = group.next_for(1, &broker).unwrap();
+        assert_eq!(again.payload()[..], [0]);
+    }
+
+    #[test]
+    fn leaving_member_returns_its_messages() {
+        let broker = MemoryBroker::with(false, 10);
+        let topic = broker.topic("t");
+        let group = topic.group("g", false);
+        group.join(Member { id: 1, dropped: CancellationToken::new() });
+        topic.publish(bindery::Message::new(bindery::Bytes::from_static(b"a")));
+        let _ = group.next_for(1, &broker).unwrap();
+        assert_eq!(lock(&group.state).inflight.len(), 1);
+        group.leave(1);
+        group.join(Member { id: 2, dropped: CancellationToken::new() });
+        let (_, _, m) = group.next_for(2, &broker).unwrap();
+        assert_eq!(&m.payload()[..], b"a");
+    }
+}

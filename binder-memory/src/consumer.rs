@@ -1,0 +1,103 @@
+//! Consumer bindings: a pump task per member moves messages from its group's partitions into
+//! the runtime's input channel.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bindery::binder::{AckHandle, Acknowledger, ConsumerBinding, Delivery, InputChannel, Settlement};
+use bindery::{Error, Health, Result};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Group, Member, MemoryBroker, Topic};
+
+/// Settles deliveries of one group.
+pub(crate) struct GroupAcker {
+    pub(crate) broker: Arc<MemoryBroker>,
+    pub(crate) group: Arc<Group>,
+}
+
+impl Acknowledger for GroupAcker {
+    fn settle(&self, tag: u64, settlement: Settlement) {
+        self.group.settle(tag, settlement, self.broker.faults());
+    }
+}
+
+pub(crate) struct MemoryConsumer {
+    pub(crate) topic: Arc<Topic>,
+    pub(crate) group: Arc<Group>,
+    pub(crate) member: Member,
+    pub(crate) stop: CancellationToken,
+    pub(crate) pump: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+pub(crate) fn spawn_pump(
+    broker: Arc<MemoryBroker>,
+    group: Arc<Group>,
+    member: Member,
+    channel: InputChannel,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    let acker: Arc<dyn Acknowledger> = Arc::new(GroupAcker { broker: broker.clone(), group: group.clone() });
+    tokio::spawn(async move {
+        loop {
+            let ready = group.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if stop.is_cancelled() || member.dropped.is_cancelled() {
+                return;
+            }
+            match group.next_for(member.id, &broker) {
+                Some((tag, partition, message)) => {
+                    let ack = AckHandle::new(acker.clone(), tag);
+                    if let Some(delay) = broker.faults().delay() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let delivery = Delivery::new(message, ack, Some(partition));
+                    tokio::select! {
+                        sent = channel.send(delivery) => if sent.is_err() { return }, // handle requeues on drop
+                        _ = member.dropped.cancelled() => return,
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        _ = &mut ready => {}
+                        _ = stop.cancelled() => return,
+                        _ = member.dropped.cancelled() => return,
+                        _ = channel.closed() => return,
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[async_trait]
+impl ConsumerBinding for MemoryConsumer {
+    async fn stop(&self) -> Result<()> {
+        self.stop.cancel();
+        let pump = self.pump.lock().ok().and_then(|mut p| p.take());
+        if let Some(p) = pump {
+            let _ = p.await;
+        }
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.stop().await?;
+        self.group.leave(self.member.id);
+        if self.group.anonymous {
+            self.topic.remove_group(&self.group.name);
+        }
+        Ok(())
+    }
+
+    fn health(&self) -> Health {
+        if self.member.dropped.is_cancelled() { Health::down("consumer was dropped") } else { Health::up() }
+    }
+
+    async fn lost(&self) -> Error {
+        self.member.dropped.cancelled().await;
+        Error::binding(self.topic.name(), "consumer dropped by the memory broker")
+    }
+}

@@ -1,0 +1,281 @@
+//! [`TestApp`]: run handlers on a private memory broker and talk to their destinations.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery::{App, AppBuilder, Error, ErrorKind, Handler, Message, RawMessage, Result, RunningApp};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::binder::MemoryBinder;
+use crate::broker::MemoryBroker;
+use crate::naming;
+
+const BINDER: &str = "memory";
+
+/// Every registered handler (or those you choose) on a private, recording memory broker.
+///
+/// Inputs and outputs are addressed by destination name. The broker records every destination
+/// from the start, so [`output`](TestApp::output) also sees messages produced before it was
+/// called. Successive `recv` calls on one destination return successive messages.
+///
+/// See the crate documentation for a complete test.
+pub struct TestApp {
+    running: Option<RunningApp>,
+    broker: Arc<MemoryBroker>,
+    cursors: Arc<Mutex<HashMap<String, usize>>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`TestApp`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// use bindery::prelude::*;
+/// let echo = bindery::Handler::processor("echo", |m: Message<String>, _ctx: Context| async move {
+///     Ok::<_, HandlerError>(vec![m])
+/// }).input("in").output("out");
+/// let app = bindery_memory::TestApp::builder()
+///     .registered_handlers(false)
+///     .handler(echo)
+///     .config_toml("[bindings.out]\ndestination = \"echoes\"")
+///     .start()
+///     .await?;
+/// app.input("in").send_json(&"hello").await?;
+/// assert_eq!(app.output("echoes").recv_json::<String>().await?, "hello");
+/// app.shutdown().await
+/// # }
+/// ```
+#[derive(Default)]
+pub struct TestAppBuilder {
+    config_file: Option<PathBuf>,
+    config_toml: Option<String>,
+    handlers: Vec<Handler>,
+    skip_registered: bool,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for TestAppBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestAppBuilder").field("handlers", &self.handlers.len()).finish_non_exhaustive()
+    }
+}
+
+impl TestAppBuilder {
+    /// Reads binding settings from a config file (binders are replaced by memory).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Reads binding settings from TOML text.
+    pub fn config_toml(mut self, toml: &str) -> Self {
+        self.config_toml = Some(toml.to_string());
+        self
+    }
+
+    /// Adds a handler built in code.
+    pub fn handler(mut self, handler: Handler) -> Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    /// Whether to run the attribute-registered handlers too (default true).
+    pub fn registered_handlers(mut self, yes: bool) -> Self {
+        self.skip_registered = !yes;
+        self
+    }
+
+    /// How long `recv` waits (default 5s).
+    pub fn recv_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Starts the app on a fresh memory broker.
+    pub async fn start(self) -> Result<TestApp> {
+        let broker = MemoryBroker::recording();
+        let mut builder: AppBuilder = App::builder()
+            .registered_handlers(!self.skip_registered)
+            .binder(BINDER, Arc::new(MemoryBinder::new(broker.clone())))
+            .override_binder(BINDER);
+        let default_file = PathBuf::from("bindery.toml");
+        if let Some(toml) = &self.config_toml {
+            builder = builder.config(bindery::Config::from_toml_str(toml)?);
+        } else if let Some(path) = self.config_file {
+            builder = builder.config_file(path);
+        } else if default_file.is_file() {
+            builder = builder.config_file(default_file);
+        }
+        for h in self.handlers {
+            builder = builder.handler(h);
+        }
+        let running = builder.build()?.start().await?;
+        Ok(TestApp {
+            running: Some(running),
+            broker,
+            cursors: Arc::new(Mutex::new(HashMap::new())),
+            timeout: self.timeout.unwrap_or(Duration::from_secs(5)),
+        })
+    }
+}
+
+impl TestApp {
+    /// Every registered handler on the memory binder, with `./bindery.toml` if there is one.
+    pub async fn start() -> Result<TestApp> {
+        TestAppBuilder::default().start().await
+    }
+
+    /// A builder for more control.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// Publishes into `destination`.
+    pub fn input(&self, destination: &str) -> Input {
+        Input { broker: self.broker.clone(), destination: destination.to_string() }
+    }
+
+    /// Reads what was published to `destination`.
+    pub fn output(&self, destination: &str) -> Output {
+        Output {
+            broker: self.broker.clone(),
+            destination: destination.to_string(),
+            cursors: self.cursors.clone(),
+            timeout: self.timeout,
+        }
+    }
+
+    /// The dead letters of `destination` consumed by `group`, with their headers.
+    pub fn dead_letters(&self, destination: &str, group: &str) -> Vec<RawMessage> {
+        self.broker.history(&naming::dead_letter_topic(destination, group))
+    }
+
+    /// The broker, for fault injection and inspection.
+    pub fn broker(&self) -> &Arc<MemoryBroker> {
+        &self.broker
+    }
+
+    /// The running app (health, imperative sources).
+    pub fn app(&self) -> Result<&RunningApp> {
+        self.running.as_ref().ok_or_else(|| Error::closed("test app already shut down"))
+    }
+
+    /// Graceful shutdown.
+    pub async fn shutdown(mut self) -> Result<()> {
+        match self.running.take() {
+            Some(r) => r.shutdown().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Publishes test messages into one destination.
+#[derive(Debug, Clone)]
+pub struct Input {
+    broker: Arc<MemoryBroker>,
+    destination: String,
+}
+
+impl Input {
+    /// Publishes `value` as JSON.
+    pub async fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let bytes =
+            serde_json::to_vec(value).map_err(|e| Error::codec(format!("cannot encode test input as JSON: {e}")))?;
+        self.send_raw(Message::new(bindery::Bytes::from(bytes)).with_content_type(bindery::codec::JSON)).await
+    }
+
+    /// Publishes a message with headers, its payload as JSON.
+    pub async fn send_message<T: Serialize>(&self, message: Message<T>) -> Result<()> {
+        let (payload, mut headers) = message.into_parts();
+        let bytes =
+            serde_json::to_vec(&payload).map_err(|e| Error::codec(format!("cannot encode test input as JSON: {e}")))?;
+        headers.insert_if_absent(bindery::headers::names::CONTENT_TYPE, bindery::codec::JSON);
+        self.send_raw(Message::from_parts(bindery::Bytes::from(bytes), headers)).await
+    }
+
+    /// Publishes bytes and headers exactly as given (for undecodable or odd inputs).
+    pub async fn send_raw(&self, mut message: RawMessage) -> Result<()> {
+        let h = message.headers_mut();
+        h.insert_if_absent(bindery::headers::names::ID, uuid_like());
+        self.broker.publish(&self.destination, message);
+        Ok(())
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!("test-{:016x}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Reads one destination's messages in order.
+#[derive(Debug, Clone)]
+pub struct Output {
+    broker: Arc<MemoryBroker>,
+    destination: String,
+    cursors: Arc<Mutex<HashMap<String, usize>>>,
+    timeout: Duration,
+}
+
+impl Output {
+    /// Waits for this destination's next message (up to the test timeout).
+    pub async fn recv(&self) -> Result<RawMessage> {
+        let topic = self.broker.topic(&self.destination);
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let changed = topic.history_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+                let at = cursors.entry(self.destination.clone()).or_insert(0);
+                if let Some(m) = topic.history_at(*at) {
+                    *at += 1;
+                    return Ok(m);
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no message on `{}` within {:?} ({} seen in all)",
+                        self.destination,
+                        self.timeout,
+                        topic.history_len()
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Waits for the next message and decodes its JSON payload.
+    pub async fn recv_json<T: DeserializeOwned>(&self) -> Result<T> {
+        let m = self.recv().await?;
+        serde_json::from_slice(m.payload())
+            .map_err(|e| Error::codec(format!("message on `{}` is not the expected JSON: {e}", self.destination)))
+    }
+
+    /// Waits for the next message and decodes it with its headers.
+    pub async fn recv_message<T: DeserializeOwned>(&self) -> Result<Message<T>> {
+        let m = self.recv().await?;
+        let (payload, headers) = m.into_parts();
+        let value = serde_json::from_slice(&payload)
+            .map_err(|e| Error::codec(format!("message on `{}` is not the expected JSON: {e}", self.destination)))?;
+        Ok(Message::from_parts(value, headers))
+    }
+
+    /// Everything published to this destination so far, whatever was already received.
+    pub fn all(&self) -> Vec<RawMessage> {
+        self.broker.history(&self.destination)
+    }
+}

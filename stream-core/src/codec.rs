@@ -1,0 +1,218 @@
+//! Codecs: how payloads become bytes and back, chosen by content type.
+//!
+//! JSON (`application/json`, the default and any `+json` type), `text/plain` and
+//! `application/octet-stream` are built in. Other formats plug in through [`Codec`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{BoxError, Error, Result};
+
+/// `application/json`
+pub const JSON: &str = "application/json";
+/// `text/plain`
+pub const TEXT: &str = "text/plain";
+/// `application/octet-stream`
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// A user-supplied format (Avro, Protobuf, CBOR, …) for one content type.
+///
+/// Custom codecs convert between wire bytes and a [`serde_json::Value`] tree, which bindery
+/// then maps to and from your types with serde. Register one with
+/// [`AppBuilder::codec`](crate::AppBuilder::codec).
+///
+/// ```
+/// use bindery::codec::{Codec, Codecs};
+/// use bindery::BoxError;
+///
+/// /// Payloads as `key=value` lines.
+/// struct Lines;
+/// impl Codec for Lines {
+///     fn content_type(&self) -> &str { "text/x-lines" }
+///     fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, BoxError> {
+///         let text = std::str::from_utf8(bytes)?;
+///         let mut map = serde_json::Map::new();
+///         for line in text.lines() {
+///             let (k, v) = line.split_once('=').ok_or("expected key=value")?;
+///             map.insert(k.to_string(), v.into());
+///         }
+///         Ok(map.into())
+///     }
+///     fn encode(&self, value: &serde_json::Value) -> Result<bytes::Bytes, BoxError> {
+///         let map = value.as_object().ok_or("expected an object")?;
+///         let lines: Vec<String> = map.iter()
+///             .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+///         Ok(lines.join("\n").into())
+///     }
+/// }
+///
+/// let mut codecs = Codecs::default();
+/// codecs.register(Lines);
+/// let bytes = codecs.encode(&std::collections::BTreeMap::from([("a", "1")]), "text/x-lines").unwrap();
+/// assert_eq!(&bytes[..], b"a=1");
+/// let back: std::collections::BTreeMap<String, String> = codecs.decode(&bytes, "text/x-lines").unwrap();
+/// assert_eq!(back["a"], "1");
+/// ```
+pub trait Codec: Send + Sync + 'static {
+    /// The content type this codec handles, e.g. `application/x-protobuf`.
+    fn content_type(&self) -> &str;
+    /// Wire bytes to a value tree.
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, BoxError>;
+    /// A value tree to wire bytes.
+    fn encode(&self, value: &serde_json::Value) -> Result<Bytes, BoxError>;
+}
+
+/// The codecs an app knows: the built-in ones plus any registered [`Codec`].
+///
+/// ```
+/// let codecs = bindery::codec::Codecs::default();
+/// let bytes = codecs.encode(&vec![1, 2], "application/json").unwrap();
+/// let back: Vec<u8> = codecs.decode(&bytes, "application/json; charset=utf-8").unwrap();
+/// assert_eq!(back, [1, 2]);
+/// assert!(codecs.decode::<Vec<u8>>(b"nope", "application/json").unwrap_err().is_codec());
+/// ```
+#[derive(Clone, Default)]
+pub struct Codecs {
+    custom: HashMap<String, Arc<dyn Codec>>,
+}
+
+enum Builtin {
+    Json,
+    Text,
+    Octet,
+}
+
+/// The media type without parameters, lowercased only when needed.
+fn base(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or(content_type).trim()
+}
+
+fn builtin(base: &str) -> Option<Builtin> {
+    if base.eq_ignore_ascii_case(JSON) || base.ends_with("+json") {
+        Some(Builtin::Json)
+    } else if base.eq_ignore_ascii_case(TEXT) {
+        Some(Builtin::Text)
+    } else if base.eq_ignore_ascii_case(OCTET_STREAM) {
+        Some(Builtin::Octet)
+    } else {
+        None
+    }
+}
+
+impl std::fmt::Debug for Codecs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codecs").field("custom", &self.custom.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Codecs {
+    /// Adds (or replaces) the codec for its content type.
+    ///
+    /// See [`Codec`] for a full example.
+    ///
+    /// ```
+    /// let mut codecs = bindery::codec::Codecs::default();
+    /// assert!(!codecs.supports("application/x-custom"));
+    /// ```
+    pub fn register(&mut self, codec: impl Codec) {
+        self.custom.insert(codec.content_type().to_ascii_lowercase(), Arc::new(codec));
+    }
+
+    /// Whether a content type can be encoded and decoded.
+    ///
+    /// ```
+    /// let codecs = bindery::codec::Codecs::default();
+    /// assert!(codecs.supports("application/vnd.order+json"));
+    /// assert!(!codecs.supports("application/avro"));
+    /// ```
+    pub fn supports(&self, content_type: &str) -> bool {
+        let b = base(content_type);
+        builtin(b).is_some() || self.custom.contains_key(&b.to_ascii_lowercase())
+    }
+
+    fn custom(&self, b: &str) -> Result<&Arc<dyn Codec>> {
+        self.custom.get(&b.to_ascii_lowercase()).ok_or_else(|| {
+            Error::codec(format!("no codec for content type `{b}`; register one with AppBuilder::codec"))
+        })
+    }
+
+    /// Decodes `bytes` of `content_type` into `T`.
+    ///
+    /// `text/plain` decodes into anything serde can build from a string; `application/json`
+    /// (and `+json`) with serde_json; octet streams only into byte-oriented types.
+    ///
+    /// ```
+    /// let codecs = bindery::codec::Codecs::default();
+    /// let s: String = codecs.decode(b"hello", "text/plain").unwrap();
+    /// assert_eq!(s, "hello");
+    /// ```
+    pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8], content_type: &str) -> Result<T> {
+        let b = base(content_type);
+        match builtin(b) {
+            Some(Builtin::Json) => {
+                serde_json::from_slice(bytes).map_err(|e| Error::codec(format!("invalid JSON payload: {e}")))
+            }
+            Some(Builtin::Text) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|e| Error::codec(format!("text/plain payload is not UTF-8: {e}")))?;
+                T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text))
+                    .map_err(|e| Error::codec(format!("cannot read text/plain payload: {e}")))
+            }
+            Some(Builtin::Octet) => T::deserialize(
+                serde::de::value::BytesDeserializer::<serde::de::value::Error>::new(bytes),
+            )
+            .map_err(|e| {
+                Error::codec(format!(
+                    "cannot read application/octet-stream payload ({e}); take `Bytes` as the handler argument"
+                ))
+            }),
+            None => {
+                let value = self.custom(b)?.decode(bytes).map_err(|e| Error::codec(format!("{b} codec: {e}")))?;
+                serde_json::from_value(value)
+                    .map_err(|e| Error::codec(format!("{b} payload does not match the handler's type: {e}")))
+            }
+        }
+    }
+
+    /// Encodes `value` as `content_type`.
+    ///
+    /// ```
+    /// let codecs = bindery::codec::Codecs::default();
+    /// assert_eq!(&codecs.encode(&"hi", "text/plain").unwrap()[..], b"hi");
+    /// assert_eq!(&codecs.encode(&"hi", "application/json").unwrap()[..], b"\"hi\"");
+    /// ```
+    pub fn encode<T: Serialize + ?Sized>(&self, value: &T, content_type: &str) -> Result<Bytes> {
+        let b = base(content_type);
+        match builtin(b) {
+            Some(Builtin::Json) => serde_json::to_vec(value)
+                .map(Bytes::from)
+                .map_err(|e| Error::codec(format!("cannot encode payload as JSON: {e}"))),
+            Some(Builtin::Text) => match serde_json::to_value(value) {
+                Ok(serde_json::Value::String(s)) => Ok(Bytes::from(s)),
+                Ok(other) => Ok(Bytes::from(other.to_string())),
+                Err(e) => Err(Error::codec(format!("cannot encode payload as text: {e}"))),
+            },
+            Some(Builtin::Octet) => match serde_json::to_value(value) {
+                Ok(serde_json::Value::String(s)) => Ok(Bytes::from(s)),
+                Ok(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok()))
+                    .collect::<Option<Vec<u8>>>()
+                    .map(Bytes::from)
+                    .ok_or_else(|| Error::codec("application/octet-stream output must be bytes or a string")),
+                Ok(_) => Err(Error::codec("application/octet-stream output must be bytes or a string; return `Bytes`")),
+                Err(e) => Err(Error::codec(format!("cannot encode payload: {e}"))),
+            },
+            None => {
+                let codec = self.custom(b)?;
+                let value =
+                    serde_json::to_value(value).map_err(|e| Error::codec(format!("cannot encode payload: {e}")))?;
+                codec.encode(&value).map_err(|e| Error::codec(format!("{b} codec: {e}")))
+            }
+        }
+    }
+}

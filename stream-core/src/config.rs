@@ -1,0 +1,717 @@
+//! Configuration: `bindery.toml` (or `.yaml`/`.json`), the `BINDERY_PROFILE` overlay and
+//! `BINDERY_…` environment overrides, loaded with figment.
+//!
+//! ```
+//! let config = bindery::Config::from_toml_str(r#"
+//!     default-binder = "memory"
+//!     [bindings.orders]
+//!     destination = "orders.v1"
+//!     group = "billing"
+//!     [bindings.orders.consumer]
+//!     max-attempts = 5
+//!     backoff-initial = "250ms"
+//! "#).unwrap();
+//! let orders = config.binding("orders");
+//! assert_eq!(orders.destination.as_deref(), Some("orders.v1"));
+//! assert_eq!(orders.consumer.max_attempts, 5);
+//! assert_eq!(orders.consumer.backoff_initial, std::time::Duration::from_millis(250));
+//! assert_eq!(orders.consumer.backoff_max, std::time::Duration::from_secs(10)); // Spring's default
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Json, Toml, Yaml};
+use figment::value::{Uncased, UncasedStr};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The whole configuration of an app.
+#[derive(Clone)]
+pub struct Config {
+    figment: Figment,
+    root: RootConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Binder settings may hold credentials: show only names and types.
+        f.debug_struct("Config")
+            .field("default_binder", &self.root.default_binder)
+            .field("binders", &self.root.binders.iter().map(|(n, b)| (n, &b.kind)).collect::<Vec<_>>())
+            .field("bindings", &self.root.bindings.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RootConfig {
+    #[serde(default = "default_binder")]
+    default_binder: String,
+    #[serde(default)]
+    instance_index: u32,
+    #[serde(default = "one")]
+    instance_count: u32,
+    #[serde(default = "thirty_seconds", with = "humantime_serde")]
+    shutdown_timeout: Duration,
+    #[serde(default = "five_seconds", with = "humantime_serde")]
+    binding_retry_interval: Duration,
+    #[serde(default)]
+    binders: BTreeMap<String, BinderEntry>,
+    #[serde(default)]
+    bindings: BTreeMap<String, BindingConfig>,
+}
+
+impl Default for RootConfig {
+    fn default() -> Self {
+        Self {
+            default_binder: default_binder(),
+            instance_index: 0,
+            instance_count: 1,
+            shutdown_timeout: thirty_seconds(),
+            binding_retry_interval: five_seconds(),
+            binders: BTreeMap::new(),
+            bindings: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct BinderEntry {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn default_binder() -> String {
+    "memory".to_string()
+}
+fn one() -> u32 {
+    1
+}
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// One binding's settings (`[bindings.<name>]`). Every field has Spring Cloud Stream's default.
+///
+/// ```
+/// let b = bindery::BindingConfig::default();
+/// assert_eq!(b.consumer.max_attempts, 3);
+/// assert_eq!(b.consumer.concurrency, 1);
+/// assert_eq!(b.producer.partition_count, 1);
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BindingConfig {
+    /// Topic / exchange / memory topic; defaults to the binding name.
+    pub destination: Option<String>,
+    /// Consumer group; overrides the handler's `group` attribute.
+    pub group: Option<String>,
+    /// A `[binders.*]` name or a binder type; defaults to `default-binder`.
+    pub binder: Option<String>,
+    /// Content type of outputs and of inputs that carry no `contentType` header.
+    pub content_type: Option<String>,
+    /// Consumer settings.
+    #[serde(default)]
+    pub consumer: ConsumerConfig,
+    /// Producer settings.
+    #[serde(default)]
+    pub producer: ProducerConfig,
+    /// Binder-specific settings for this binding, checked by the binder.
+    #[serde(default)]
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+/// Where a new consumer group starts reading (Kafka).
+///
+/// ```
+/// let o: bindery::StartOffset = serde_json::from_str("\"earliest\"").unwrap();
+/// assert_eq!(o, bindery::StartOffset::Earliest);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartOffset {
+    /// From the oldest retained message.
+    Earliest,
+    /// Only messages published after the consumer joined.
+    Latest,
+}
+
+/// `[bindings.<name>.consumer]`.
+///
+/// ```
+/// let c = bindery::ConsumerConfig::default();
+/// assert_eq!(c.backoff_initial, std::time::Duration::from_secs(1));
+/// assert_eq!(c.backoff_multiplier, 2.0);
+/// assert_eq!(c.dead_letter, None); // resolved at bind time: true when a group is set
+/// ```
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// Handler invocations in parallel; messages with one key still run in order.
+    pub concurrency: usize,
+    /// Attempts before dead-lettering; 1 = no retry.
+    pub max_attempts: u32,
+    /// First retry delay.
+    #[serde(with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    /// Factor applied to the delay after each retry.
+    pub backoff_multiplier: f64,
+    /// Largest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Dead-letter failed messages; default true when a group is set.
+    pub dead_letter: Option<bool>,
+    /// Where a new group starts; default earliest with a group, latest without.
+    pub start_offset: Option<StartOffset>,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 1,
+            max_attempts: 3,
+            backoff_initial: Duration::from_secs(1),
+            backoff_multiplier: 2.0,
+            backoff_max: Duration::from_secs(10),
+            dead_letter: None,
+            start_offset: None,
+        }
+    }
+}
+
+/// `[bindings.<name>.producer]`.
+///
+/// ```
+/// let p = bindery::ProducerConfig::default();
+/// assert_eq!(p.partition_key, None);
+/// ```
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ProducerConfig {
+    /// `/json/pointer` into the payload, or `header:<name>`; becomes the message key.
+    pub partition_key: Option<String>,
+    /// Number of partitions of the destination.
+    pub partition_count: u32,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self { partition_key: None, partition_count: 1 }
+    }
+}
+
+const ROOT_KEYS: &[&str] = &[
+    "default-binder",
+    "instance-index",
+    "instance-count",
+    "shutdown-timeout",
+    "binding-retry-interval",
+    "binders",
+    "bindings",
+];
+const BINDING_KEYS: &[&str] = &["destination", "group", "binder", "content-type", "consumer", "producer", "options"];
+const CONSUMER_KEYS: &[&str] = &[
+    "concurrency",
+    "max-attempts",
+    "backoff-initial",
+    "backoff-multiplier",
+    "backoff-max",
+    "dead-letter",
+    "start-offset",
+];
+const PRODUCER_KEYS: &[&str] = &["partition-key", "partition-count"];
+
+/// Spring's relaxed binding: case, `-` and `_` do not matter.
+fn relaxed(s: &str) -> String {
+    s.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect()
+}
+
+fn kebab(s: &str) -> String {
+    s.to_lowercase().replace('_', "-")
+}
+
+fn pick(segment: &str, known: &[String]) -> String {
+    let r = relaxed(segment);
+    known.iter().find(|k| relaxed(k) == r).cloned().unwrap_or_else(|| kebab(segment))
+}
+
+/// Maps one `BINDERY_` variable (prefix removed) onto a dotted config key.
+fn env_key(var: &str, bindings: &[String], binders: &[String]) -> String {
+    let owned = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    let segments: Vec<&str> = var.split("__").collect();
+    let mut out = Vec::with_capacity(segments.len());
+    let mut schema = owned(ROOT_KEYS);
+    let mut i = 0;
+    while i < segments.len() {
+        let key = pick(segments[i], &schema);
+        let next = match (out.len(), out.first().map(String::as_str), key.as_str()) {
+            (0, _, "bindings") => bindings.to_vec(),
+            (0, _, "binders") => binders.to_vec(),
+            (1, Some("bindings"), _) => owned(BINDING_KEYS),
+            (2, Some("bindings"), "consumer") => owned(CONSUMER_KEYS),
+            (2, Some("bindings"), "producer") => owned(PRODUCER_KEYS),
+            (2, Some("binders"), "config") => {
+                // Passed to the client untouched: `SASL_PASSWORD` becomes `sasl.password`.
+                out.push(key);
+                out.push(segments[i + 1..].join("_").to_lowercase().replace('_', "."));
+                break;
+            }
+            _ => Vec::new(),
+        };
+        out.push(key);
+        schema = next;
+        i += 1;
+    }
+    out.retain(|s| !s.is_empty());
+    out.join(".")
+}
+
+/// Where a config value came from, for error messages.
+fn describe(md: Option<&figment::Metadata>) -> String {
+    match md {
+        Some(md) => match &md.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            Some(other) => format!("{} ({other})", md.name),
+            None => md.name.to_string(),
+        },
+        None => "configuration".to_string(),
+    }
+}
+
+fn figment_error(e: figment::Error) -> Error {
+    let first = e.into_iter().next();
+    match first {
+        Some(e) => {
+            let mut key = e.path.join(".");
+            let what = match &e.kind {
+                figment::error::Kind::UnknownField(field, expected) => {
+                    key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+                    if expected.is_empty() {
+                        "unknown key".to_string()
+                    } else {
+                        format!("unknown key; expected one of: {}", expected.join(", "))
+                    }
+                }
+                other => other.to_string(),
+            };
+            let key = if key.is_empty() { "<root>".to_string() } else { key };
+            Error::config(describe(e.metadata.as_ref()), key, what)
+        }
+        None => Error::new(crate::ErrorKind::Config, "invalid configuration"),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { figment: Figment::new(), root: RootConfig::default() }
+    }
+}
+
+impl Config {
+    /// Loads `path` (TOML, YAML or JSON by extension), then `<stem>-<profile>.<ext>` beside it
+    /// when `BINDERY_PROFILE` is set, then `BINDERY_…` environment variables.
+    ///
+    /// A missing base file is an error; a missing profile file is not (Spring's behaviour).
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("bindery-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("bindery.toml");
+    /// std::fs::write(&path, "[bindings.orders]\ngroupp = \"x\"\n").unwrap();
+    /// let err = bindery::Config::load(&path).unwrap_err();
+    /// assert!(err.to_string().contains("bindings.orders.groupp"), "{err}");
+    /// assert!(err.to_string().contains("bindery.toml"), "{err}");
+    /// ```
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with_handlers(path, &[])
+    }
+
+    pub(crate) fn load_with_handlers(path: impl AsRef<Path>, handler_bindings: &[String]) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::config(
+                path.display(),
+                "<file>",
+                "file not found; pass the path of bindery.toml (or .yaml/.json)",
+            ));
+        }
+        let mut figment = Figment::new().merge(file_provider(path)?);
+        if let Ok(profile) = std::env::var("BINDERY_PROFILE") {
+            let profile_path = profile_path(path, &profile);
+            if profile_path.is_file() {
+                figment = figment.merge(file_provider(&profile_path)?);
+            } else {
+                tracing::info!(path = %profile_path.display(), "no profile config file; using the base file only");
+            }
+        }
+        Self::finish(figment, handler_bindings)
+    }
+
+    /// Parses TOML text (no profile overlay, but `BINDERY_…` variables still apply).
+    ///
+    /// ```
+    /// let err = bindery::Config::from_toml_str("shutdown-timeout = \"soon\"").unwrap_err();
+    /// assert!(err.to_string().contains("shutdown-timeout"), "{err}");
+    /// ```
+    pub fn from_toml_str(toml: &str) -> Result<Self> {
+        Self::finish(Figment::new().merge(Toml::string(toml)), &[])
+    }
+
+    pub(crate) fn from_figment(figment: Figment, handler_bindings: &[String]) -> Result<Self> {
+        Self::finish(figment, handler_bindings)
+    }
+
+    fn finish(figment: Figment, handler_bindings: &[String]) -> Result<Self> {
+        // Names already known let `BINDERY_BINDINGS__ORDERS_IN__GROUP` find binding `orders-in`.
+        let names = |key: &str| -> Vec<String> {
+            figment
+                .find_value(key)
+                .ok()
+                .and_then(|v| v.into_dict())
+                .map(|d| d.into_keys().collect())
+                .unwrap_or_default()
+        };
+        let mut bindings = names("bindings");
+        bindings.extend(handler_bindings.iter().cloned());
+        let binders = names("binders");
+        let env = Env::prefixed("BINDERY_")
+            .filter_map(move |k: &UncasedStr| {
+                if k.as_str().eq_ignore_ascii_case("profile") {
+                    return None;
+                }
+                Some(Uncased::from_owned(env_key(k.as_str(), &bindings, &binders)))
+            })
+            .lowercase(false);
+        let figment = figment.merge(env);
+        let root: RootConfig = figment.extract().map_err(figment_error)?;
+        for (name, entry) in &root.binders {
+            if entry.kind.trim().is_empty() {
+                return Err(Error::config(
+                    describe(figment.find_metadata(&format!("binders.{name}"))),
+                    format!("binders.{name}.type"),
+                    "must name a binder type",
+                ));
+            }
+        }
+        if root.instance_count == 0 || root.instance_index >= root.instance_count {
+            return Err(Error::config(
+                describe(figment.find_metadata("instance-index")),
+                "instance-index",
+                format!("must be below instance-count ({})", root.instance_count),
+            ));
+        }
+        for (name, b) in &root.bindings {
+            let c = &b.consumer;
+            if c.max_attempts == 0 {
+                return Err(Error::config(
+                    describe(figment.find_metadata(&format!("bindings.{name}.consumer.max-attempts"))),
+                    format!("bindings.{name}.consumer.max-attempts"),
+                    "must be at least 1 (1 = no retry)",
+                ));
+            }
+            if c.concurrency == 0 {
+                return Err(Error::config(
+                    describe(figment.find_metadata(&format!("bindings.{name}.consumer.concurrency"))),
+                    format!("bindings.{name}.consumer.concurrency"),
+                    "must be at least 1",
+                ));
+            }
+            if !(c.backoff_multiplier.is_finite() && c.backoff_multiplier >= 1.0) {
+                return Err(Error::config(
+                    describe(figment.find_metadata(&format!("bindings.{name}.consumer.backoff-multiplier"))),
+                    format!("bindings.{name}.consumer.backoff-multiplier"),
+                    "must be a number >= 1.0",
+                ));
+            }
+            if b.producer.partition_count == 0 {
+                return Err(Error::config(
+                    describe(figment.find_metadata(&format!("bindings.{name}.producer.partition-count"))),
+                    format!("bindings.{name}.producer.partition-count"),
+                    "must be at least 1",
+                ));
+            }
+            if let Some(key) = &b.producer.partition_key {
+                if !(key.starts_with('/') || key.starts_with("header:")) {
+                    return Err(Error::config(
+                        describe(figment.find_metadata(&format!("bindings.{name}.producer.partition-key"))),
+                        format!("bindings.{name}.producer.partition-key"),
+                        "expected a JSON pointer such as \"/customer\" or \"header:<name>\"",
+                    ));
+                }
+            }
+        }
+        Ok(Self { figment, root })
+    }
+
+    /// The binder used by bindings that name none.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Config::default().default_binder(), "memory");
+    /// ```
+    pub fn default_binder(&self) -> &str {
+        &self.root.default_binder
+    }
+
+    /// This instance's index among `instance-count` (partitioned consumers).
+    ///
+    /// ```
+    /// assert_eq!(bindery::Config::default().instance_index(), 0);
+    /// ```
+    pub fn instance_index(&self) -> u32 {
+        self.root.instance_index
+    }
+
+    /// How many instances share partitioned destinations.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Config::default().instance_count(), 1);
+    /// ```
+    pub fn instance_count(&self) -> u32 {
+        self.root.instance_count
+    }
+
+    /// Upper bound on graceful shutdown.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Config::default().shutdown_timeout(), std::time::Duration::from_secs(30));
+    /// ```
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.root.shutdown_timeout
+    }
+
+    /// Delay between attempts to create a binding while its broker is down.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Config::default().binding_retry_interval(), std::time::Duration::from_secs(5));
+    /// ```
+    pub fn binding_retry_interval(&self) -> Duration {
+        self.root.binding_retry_interval
+    }
+
+    /// The settings of binding `name` (defaults when it has no section).
+    ///
+    /// ```
+    /// let c = bindery::Config::default();
+    /// assert_eq!(c.binding("anything").consumer.max_attempts, 3);
+    /// ```
+    pub fn binding(&self, name: &str) -> BindingConfig {
+        self.root.bindings.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Names of the bindings with a `[bindings.*]` section.
+    ///
+    /// ```
+    /// let c = bindery::Config::from_toml_str("[bindings.a]\n[bindings.b]").unwrap();
+    /// assert_eq!(c.binding_names().collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    pub fn binding_names(&self) -> impl Iterator<Item = &str> {
+        self.root.bindings.keys().map(String::as_str)
+    }
+
+    /// Names of the `[binders.*]` entries.
+    ///
+    /// ```
+    /// let c = bindery::Config::from_toml_str("[binders.mq]\ntype = \"memory\"").unwrap();
+    /// assert_eq!(c.binder_names().collect::<Vec<_>>(), ["mq"]);
+    /// ```
+    pub fn binder_names(&self) -> impl Iterator<Item = &str> {
+        self.root.binders.keys().map(String::as_str)
+    }
+
+    /// Resolves a binder reference (an entry name, else a type name) to settings.
+    ///
+    /// ```
+    /// let c = bindery::Config::from_toml_str("[binders.mq]\ntype = \"rabbit\"").unwrap();
+    /// assert_eq!(c.binder_settings("mq").kind(), "rabbit");
+    /// assert_eq!(c.binder_settings("kafka").kind(), "kafka"); // a type with its defaults
+    /// ```
+    pub fn binder_settings(&self, reference: &str) -> BinderSettings {
+        match self.root.binders.get(reference) {
+            Some(entry) => BinderSettings {
+                name: reference.to_string(),
+                kind: entry.kind.clone(),
+                figment: Some(self.figment.clone()),
+            },
+            None => BinderSettings { name: reference.to_string(), kind: reference.to_string(), figment: None },
+        }
+    }
+
+    /// Overrides, used by test harnesses: sets `default-binder` and every binding's binder.
+    pub(crate) fn force_binder(&mut self, binder: &str) {
+        self.root.default_binder = binder.to_string();
+        for b in self.root.bindings.values_mut() {
+            b.binder = Some(binder.to_string());
+        }
+    }
+}
+
+/// One binder instance's settings: its name, type and type-specific keys.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+/// struct MqOptions { uri: String }
+///
+/// let c = bindery::Config::from_toml_str("[binders.mq]\ntype = \"rabbit\"\nurl = \"amqp://x\"").unwrap();
+/// let err = c.binder_settings("mq").options::<MqOptions>().unwrap_err();
+/// assert!(err.to_string().contains("binders.mq.url"), "{err}");
+/// ```
+#[derive(Clone)]
+pub struct BinderSettings {
+    name: String,
+    kind: String,
+    figment: Option<Figment>,
+}
+
+impl std::fmt::Debug for BinderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinderSettings").field("name", &self.name).field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl BinderSettings {
+    /// Settings for a binder of `kind` with all defaults (no config entry).
+    ///
+    /// ```
+    /// let s = bindery::BinderSettings::defaults("memory");
+    /// assert_eq!((s.name(), s.kind()), ("memory", "memory"));
+    /// ```
+    pub fn defaults(kind: &str) -> Self {
+        Self { name: kind.to_string(), kind: kind.to_string(), figment: None }
+    }
+
+    /// The entry name (`main` for `[binders.main]`), or the type when used directly.
+    ///
+    /// ```
+    /// assert_eq!(bindery::BinderSettings::defaults("kafka").name(), "kafka");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The binder type, e.g. `kafka`.
+    ///
+    /// ```
+    /// assert_eq!(bindery::BinderSettings::defaults("kafka").kind(), "kafka");
+    /// ```
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Deserializes the type-specific keys (everything in the entry but `type`) into `T`.
+    /// Errors name the key and the file it came from.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize, Default)]
+    /// #[serde(default)]
+    /// struct Opts { broker: String }
+    /// let s = bindery::BinderSettings::defaults("memory");
+    /// assert_eq!(s.options::<Opts>().unwrap().broker, "");
+    /// ```
+    pub fn options<T: DeserializeOwned>(&self) -> Result<T> {
+        let Some(figment) = &self.figment else {
+            return T::deserialize(serde_json::Value::Object(Default::default()))
+                .map_err(|e| Error::config("defaults", format!("binders.{}", self.name), e));
+        };
+        let key = format!("binders.{}", self.name);
+        let mut dict = figment.find_value(&key).ok().and_then(|v| v.into_dict()).unwrap_or_default();
+        dict.remove("type");
+        let source = describe(figment.find_metadata(&key));
+        let value = serde_json::to_value(&dict).map_err(|e| Error::config(&source, &key, e))?;
+        T::deserialize(value).map_err(|e| {
+            let msg = e.to_string();
+            // serde names an unknown field as "unknown field `x`": lift it into the key.
+            match msg.strip_prefix("unknown field `").and_then(|r| r.split_once('`')) {
+                Some((field, rest)) => Error::config(&source, format!("{key}.{field}"), format!("unknown key{rest}")),
+                None => Error::config(&source, &key, msg),
+            }
+        })
+    }
+}
+
+fn file_provider(path: &Path) -> Result<Figment> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let provider = match ext.as_str() {
+        "toml" => Figment::from(Toml::file_exact(path)),
+        "yaml" | "yml" => Figment::from(Yaml::file_exact(path)),
+        "json" => Figment::from(Json::file_exact(path)),
+        other => {
+            return Err(Error::config(
+                path.display(),
+                "<file>",
+                format!("unsupported extension `{other}`; use .toml, .yaml or .json"),
+            ));
+        }
+    };
+    Ok(provider)
+}
+
+fn profile_path(path: &Path, profile: &str) -> PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("bindery");
+    let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("toml");
+    path.with_file_name(format!("{stem}-{profile}.{ext}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_follow_relaxed_binding() {
+        let bindings = vec!["orders-in".to_string()];
+        let binders = vec!["main".to_string()];
+        assert_eq!(env_key("DEFAULT_BINDER", &bindings, &binders), "default-binder");
+        assert_eq!(env_key("BINDINGS__ORDERS_IN__GROUP", &bindings, &binders), "bindings.orders-in.group");
+        assert_eq!(
+            env_key("BINDINGS__ORDERS_IN__CONSUMER__MAX_ATTEMPTS", &bindings, &binders),
+            "bindings.orders-in.consumer.max-attempts"
+        );
+        assert_eq!(env_key("BINDINGS__NEW_ONE__DESTINATION", &bindings, &binders), "bindings.new-one.destination");
+        assert_eq!(
+            env_key("BINDERS__MAIN__CONFIG__SASL_PASSWORD", &bindings, &binders),
+            "binders.main.config.sasl.password"
+        );
+        assert_eq!(env_key("BINDERS__MAIN__TYPE", &bindings, &binders), "binders.main.type");
+    }
+
+    #[test]
+    fn unknown_root_key_is_named() {
+        let err = Config::from_toml_str("default-bindr = \"kafka\"").unwrap_err();
+        assert!(err.is_config());
+        assert!(err.to_string().contains("`default-bindr`"), "{err}");
+        assert!(err.to_string().contains("default-binder"), "should list the expected keys: {err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key() {
+        let err = Config::from_toml_str("[bindings.o.consumer]\nbackoff-max = 5").unwrap_err();
+        assert!(err.to_string().contains("bindings.o.consumer.backoff-max"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        for (toml, key) in [
+            ("[bindings.o.consumer]\nmax-attempts = 0", "max-attempts"),
+            ("[bindings.o.consumer]\nconcurrency = 0", "concurrency"),
+            ("[bindings.o.consumer]\nbackoff-multiplier = 0.5", "backoff-multiplier"),
+            ("[bindings.o.producer]\npartition-key = \"customer\"", "partition-key"),
+            ("instance-index = 2\ninstance-count = 2", "instance-index"),
+            ("[binders.x]\ntype = \"\"", "binders.x.type"),
+        ] {
+            let err = Config::from_toml_str(toml).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The binder conformance suite (placeholder while the suite is written).

@@ -1,0 +1,543 @@
+//! Handlers: what `#[processor]`, `#[sink]` and `#[source]` register, and the same thing built
+//! by hand with [`Handler`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{BoxError, Error};
+use crate::headers::{Headers, names};
+use crate::message::{Message, RawMessage};
+use crate::runtime::Runtime;
+
+/// What a handler is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandlerKind {
+    /// Consumes one message, produces zero or more.
+    Processor,
+    /// Consumes messages.
+    Sink,
+    /// Produces messages on an interval.
+    Source,
+}
+
+/// Why an attempt at handling a message failed.
+///
+/// ```
+/// let f = bindery::Failure::decode("invalid JSON payload");
+/// assert!(!f.is_retryable());
+/// assert_eq!(f.kind(), "decode");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+impl Failure {
+    /// The payload could not be decoded: never retried, straight to the dead letter.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Failure::decode("x").kind(), "decode");
+    /// ```
+    pub fn decode(message: impl Into<String>) -> Self {
+        Self { kind: "decode", message: message.into() }
+    }
+
+    /// The handler returned an error.
+    ///
+    /// ```
+    /// assert!(bindery::Failure::handler("x").is_retryable());
+    /// ```
+    pub fn handler(message: impl Into<String>) -> Self {
+        Self { kind: "handler", message: message.into() }
+    }
+
+    /// The handler panicked.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Failure::panic("boom").kind(), "panic");
+    /// ```
+    pub fn panic(message: impl Into<String>) -> Self {
+        Self { kind: "panic", message: message.into() }
+    }
+
+    /// An output could not be encoded: a bug in the handler's output, not retried.
+    ///
+    /// ```
+    /// assert!(!bindery::Failure::encode("x").is_retryable());
+    /// ```
+    pub fn encode(message: impl Into<String>) -> Self {
+        Self { kind: "encode", message: message.into() }
+    }
+
+    /// `decode`, `encode`, `handler` or `panic`: the `x-exception-kind` header of dead letters.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Failure::handler("x").kind(), "handler");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The reason: the `x-exception-message` header of dead letters.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Failure::handler("no stock").message(), "no stock");
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether another attempt could succeed.
+    ///
+    /// ```
+    /// assert!(bindery::Failure::panic("x").is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, "handler" | "panic")
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failure: {}", self.kind, self.message)
+    }
+}
+
+/// Encoded outputs of one invocation, each for a binding (`None` = the handler's output).
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub(crate) items: Vec<(Option<String>, RawMessage)>,
+}
+
+impl Outputs {
+    /// No outputs.
+    ///
+    /// ```
+    /// assert!(bindery::handler::Outputs::none().is_empty());
+    /// ```
+    pub fn none() -> Self {
+        Self { items: Vec::new() }
+    }
+
+    /// Number of outputs.
+    ///
+    /// ```
+    /// assert_eq!(bindery::handler::Outputs::none().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when there are none.
+    ///
+    /// ```
+    /// assert!(bindery::handler::Outputs::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+pub(crate) struct InvocationState {
+    pub(crate) message: RawMessage,
+    pub(crate) attempt: std::sync::atomic::AtomicU32,
+    pub(crate) sends: Mutex<Vec<(Option<String>, RawMessage)>>,
+}
+
+/// One call of a handler: the inbound message and what the handler may reach.
+/// Generated code and [`Handler`] use it; applications normally see [`Context`] instead.
+#[derive(Clone)]
+pub struct Invocation {
+    pub(crate) state: Arc<InvocationState>,
+    pub(crate) env: Arc<HandlerEnv>,
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invocation")
+            .field("handler", &self.env.handler)
+            .field("headers", self.state.message.headers())
+            .finish()
+    }
+}
+
+/// Per-handler state shared by all its invocations.
+pub(crate) struct HandlerEnv {
+    pub(crate) handler: String,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) input_content_type: String,
+    pub(crate) output: Option<Arc<crate::runtime::OutputBinding>>,
+}
+
+impl Invocation {
+    pub(crate) fn new(message: RawMessage, env: Arc<HandlerEnv>) -> Self {
+        Self {
+            state: Arc::new(InvocationState {
+                message,
+                attempt: std::sync::atomic::AtomicU32::new(1),
+                sends: Mutex::new(Vec::new()),
+            }),
+            env,
+        }
+    }
+
+    /// The inbound message, encoded.
+    pub fn raw(&self) -> &RawMessage {
+        &self.state.message
+    }
+
+    fn content_type(&self) -> &str {
+        self.state.message.headers().content_type().unwrap_or(&self.env.input_content_type)
+    }
+
+    /// Decodes the payload into `T` with the codec of its content type.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        self.env
+            .runtime
+            .codecs
+            .decode(self.state.message.payload(), self.content_type())
+            .map_err(|e| Failure::decode(e.to_string()))
+    }
+
+    /// Decodes the payload and copies the headers into a [`Message`].
+    pub fn decode_message<T: DeserializeOwned>(&self) -> Result<Message<T>, Failure> {
+        Ok(Message::from_parts(self.decode()?, self.state.message.headers().clone()))
+    }
+
+    /// The payload as UTF-8 text.
+    pub fn text(&self) -> Result<String, Failure> {
+        std::str::from_utf8(self.state.message.payload())
+            .map(str::to_owned)
+            .map_err(|e| Failure::decode(format!("payload is not UTF-8 text: {e}")))
+    }
+
+    /// The raw payload bytes.
+    pub fn bytes(&self) -> Bytes {
+        self.state.message.payload().clone()
+    }
+
+    /// A [`Context`] for this invocation.
+    pub fn context(&self) -> Context {
+        Context { inv: self.clone() }
+    }
+
+    /// Encodes one output for the handler's output binding.
+    pub fn output<U: Serialize>(&self, message: Message<U>) -> Result<Outputs, Failure> {
+        let mut out = Outputs { items: Vec::with_capacity(1) };
+        self.push_output(&mut out, message)?;
+        Ok(out)
+    }
+
+    /// Encodes several outputs for the handler's output binding.
+    pub fn outputs<U: Serialize>(&self, messages: impl IntoIterator<Item = Message<U>>) -> Result<Outputs, Failure> {
+        let mut out = Outputs::none();
+        for m in messages {
+            self.push_output(&mut out, m)?;
+        }
+        Ok(out)
+    }
+
+    fn push_output<U: Serialize>(&self, out: &mut Outputs, message: Message<U>) -> Result<(), Failure> {
+        let binding = self.env.output.as_ref().ok_or_else(|| {
+            Failure::encode(format!("handler `{}` returned a value but has no output binding", self.env.handler))
+        })?;
+        let raw = binding.encode(&self.env.runtime.codecs, message).map_err(|e| Failure::encode(e.to_string()))?;
+        out.items.push((None, raw));
+        Ok(())
+    }
+}
+
+/// What a handler can reach besides its payload: the inbound headers, the correlation id,
+/// and [`send`](Context::send) for extra or dynamic outputs.
+///
+/// Messages sent through the context are published together with the handler's return value,
+/// only if the handler succeeds, and the input is acknowledged only after the broker
+/// confirmed all of them.
+///
+/// ```
+/// use bindery::prelude::*;
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Order { id: u64, cents: u64 }
+///
+/// #[bindery::sink(input = "orders-ctx-doc")]
+/// async fn route(order: Order, ctx: Context) -> Result<(), HandlerError> {
+///     let lane = if order.cents > 10_000 { "orders-large" } else { "orders-small" };
+///     ctx.send(lane, &order)?;
+///     assert_eq!(ctx.delivery_attempt(), 1);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+#[derive(Clone, Debug)]
+pub struct Context {
+    inv: Invocation,
+}
+
+impl Context {
+    /// The inbound message's headers (empty for sources).
+    pub fn headers(&self) -> &Headers {
+        self.inv.state.message.headers()
+    }
+
+    /// The conversation id: the inbound `correlationId`, else its `id`.
+    pub fn correlation_id(&self) -> Option<&str> {
+        let h = self.headers();
+        h.correlation_id().or_else(|| h.get_str(names::ID))
+    }
+
+    /// Which attempt this is (1 = first).
+    pub fn delivery_attempt(&self) -> u32 {
+        self.inv.state.attempt.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The name of the handler being run.
+    pub fn handler_name(&self) -> &str {
+        &self.inv.env.handler
+    }
+
+    /// Queues `value` for binding `binding` (any name; its destination, binder and content type
+    /// come from `[bindings.<binding>]`, defaulting to a destination of the same name).
+    pub fn send<U: Serialize + ?Sized>(&self, binding: &str, value: &U) -> Result<(), Error> {
+        let out = self.inv.env.runtime.output(binding)?;
+        let raw = out.encode_ref(&self.inv.env.runtime.codecs, value, Headers::new())?;
+        self.push(binding, raw);
+        Ok(())
+    }
+
+    /// Queues a message with headers for binding `binding`.
+    pub fn send_message<U: Serialize>(&self, binding: &str, message: Message<U>) -> Result<(), Error> {
+        let out = self.inv.env.runtime.output(binding)?;
+        let raw = out.encode(&self.inv.env.runtime.codecs, message)?;
+        self.push(binding, raw);
+        Ok(())
+    }
+
+    fn push(&self, binding: &str, raw: RawMessage) {
+        if let Ok(mut sends) = self.inv.state.sends.lock() {
+            sends.push((Some(binding.to_string()), raw));
+        }
+    }
+}
+
+/// The erased form every handler takes.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Outputs, Failure>> + Send + 'static>>;
+/// The erased handler function.
+pub type HandlerFn = Arc<dyn Fn(Invocation) -> HandlerFuture + Send + Sync + 'static>;
+
+/// Wraps an async function of [`Invocation`] as a [`HandlerFn`].
+pub fn handler_fn<F, Fut>(f: F) -> HandlerFn
+where
+    F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Outputs, Failure>> + Send + 'static,
+{
+    Arc::new(move |inv| Box::pin(f(inv)) as HandlerFuture)
+}
+
+/// Turns a handler's error into a retryable [`Failure`].
+pub fn failure<E: Into<BoxError>>(e: E) -> Failure {
+    Failure::handler(e.into().to_string())
+}
+
+/// A handler built in code, the same thing the attribute macros register.
+///
+/// ```
+/// use bindery::prelude::*;
+/// use bindery::Handler;
+///
+/// let upper = Handler::processor("upper", |m: Message<String>, _ctx: Context| async move {
+///     Ok::<_, HandlerError>(vec![Message::new(m.into_payload().to_uppercase())])
+/// })
+/// .input("words")
+/// .output("shouts");
+/// assert_eq!(upper.input_binding(), Some("words"));
+/// assert_eq!(upper.output_binding(), Some("shouts"));
+/// ```
+#[derive(Clone)]
+pub struct Handler {
+    pub(crate) name: String,
+    pub(crate) kind: HandlerKind,
+    pub(crate) input: Option<String>,
+    pub(crate) output: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) interval: Option<Duration>,
+    pub(crate) func: HandlerFn,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("input", &self.input)
+            .field("output", &self.output)
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+impl Handler {
+    /// A processor: typed input, any number of typed outputs.
+    pub fn processor<T, U, E, F, Fut>(name: &str, f: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        U: Serialize + Send + 'static,
+        E: Into<BoxError> + 'static,
+        F: Fn(Message<T>, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Message<U>>, E>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let func = handler_fn(move |inv: Invocation| {
+            let f = f.clone();
+            async move {
+                let msg = inv.decode_message::<T>()?;
+                let out = f(msg, inv.context()).await.map_err(failure)?;
+                inv.outputs(out)
+            }
+        });
+        Self::raw(name, HandlerKind::Processor, func)
+    }
+
+    /// A sink: typed input, no outputs (but [`Context::send`] works).
+    pub fn sink<T, E, F, Fut>(name: &str, f: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        E: Into<BoxError> + 'static,
+        F: Fn(Message<T>, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let func = handler_fn(move |inv: Invocation| {
+            let f = f.clone();
+            async move {
+                let msg = inv.decode_message::<T>()?;
+                f(msg, inv.context()).await.map_err(failure)?;
+                Ok(Outputs::none())
+            }
+        });
+        Self::raw(name, HandlerKind::Sink, func)
+    }
+
+    /// A polled source: called every `interval`; `None` publishes nothing this time.
+    pub fn source<U, E, F, Fut>(name: &str, interval: Duration, f: F) -> Self
+    where
+        U: Serialize + Send + 'static,
+        E: Into<BoxError> + 'static,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<Message<U>>, E>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let func = handler_fn(move |inv: Invocation| {
+            let f = f.clone();
+            async move {
+                match f().await.map_err(failure)? {
+                    Some(m) => inv.output(m),
+                    None => Ok(Outputs::none()),
+                }
+            }
+        });
+        let mut h = Self::raw(name, HandlerKind::Source, func);
+        h.interval = Some(interval);
+        h
+    }
+
+    /// A handler from its erased function (what the macros generate).
+    pub fn raw(name: &str, kind: HandlerKind, func: HandlerFn) -> Self {
+        let input = (kind != HandlerKind::Source).then(|| format!("{name}-in-0"));
+        let output = (kind != HandlerKind::Sink).then(|| format!("{name}-out-0"));
+        Self { name: name.to_string(), kind, input, output, group: None, interval: None, func }
+    }
+
+    /// Sets the input binding name (default `<name>-in-0`).
+    pub fn input(mut self, binding: &str) -> Self {
+        self.input = Some(binding.to_string());
+        self
+    }
+
+    /// Sets the output binding name (default `<name>-out-0`).
+    pub fn output(mut self, binding: &str) -> Self {
+        self.output = Some(binding.to_string());
+        self
+    }
+
+    /// Sets the consumer group (config's `group` still wins).
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_string());
+        self
+    }
+
+    /// Sets a source's polling interval.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// The handler's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What kind of handler it is.
+    pub fn kind(&self) -> HandlerKind {
+        self.kind
+    }
+
+    /// The input binding name.
+    pub fn input_binding(&self) -> Option<&str> {
+        self.input.as_deref()
+    }
+
+    /// The output binding name.
+    pub fn output_binding(&self) -> Option<&str> {
+        self.output.as_deref()
+    }
+}
+
+/// A handler registered by an attribute macro. Not public API: generated code builds it.
+#[doc(hidden)]
+pub struct Registration {
+    pub name: &'static str,
+    pub kind: HandlerKind,
+    pub input: Option<&'static str>,
+    pub output: Option<&'static str>,
+    pub group: Option<&'static str>,
+    pub interval_ms: Option<u64>,
+    pub module: &'static str,
+    pub build: fn() -> HandlerFn,
+}
+
+inventory::collect!(Registration);
+
+impl Registration {
+    pub(crate) fn to_handler(&self) -> Handler {
+        Handler {
+            name: self.name.to_string(),
+            kind: self.kind,
+            input: self.input.map(str::to_string),
+            output: self.output.map(str::to_string),
+            group: self.group.map(str::to_string),
+            interval: self.interval_ms.map(Duration::from_millis),
+            func: (self.build)(),
+        }
+    }
+}
+
+/// Every handler registered with the attribute macros in this program.
+///
+/// ```
+/// let names: Vec<String> = bindery::handler::registered().iter().map(|h| h.name().to_string()).collect();
+/// assert!(names.iter().all(|n| !n.is_empty()));
+/// ```
+pub fn registered() -> Vec<Handler> {
+    let mut v: Vec<Handler> = inventory::iter::<Registration>.into_iter().map(Registration::to_handler).collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}

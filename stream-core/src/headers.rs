@@ -1,0 +1,429 @@
+//! Message headers: an ordered, small map from names to byte values, with typed accessors
+//! for the standard headers Spring Cloud Stream uses.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+/// Names of the standard headers, spelled the way Spring writes them.
+///
+/// ```
+/// assert_eq!(bindery::headers::names::CONTENT_TYPE, "contentType");
+/// ```
+pub mod names {
+    /// Unique message id (a UUID), set on every message bindery produces.
+    pub const ID: &str = "id";
+    /// Creation time, milliseconds since the Unix epoch.
+    pub const TIMESTAMP: &str = "timestamp";
+    /// MIME type of the payload, e.g. `application/json`.
+    pub const CONTENT_TYPE: &str = "contentType";
+    /// Ties the messages of one conversation together; copied from input to outputs.
+    pub const CORRELATION_ID: &str = "correlationId";
+    /// Where a reply should go.
+    pub const REPLY_TO: &str = "replyTo";
+    /// Partition key: messages with one key keep their order.
+    pub const KEY: &str = "key";
+    /// Which attempt at processing this is (1 for the first).
+    pub const DELIVERY_ATTEMPT: &str = "deliveryAttempt";
+    /// W3C trace context, propagated from input to outputs.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// Dead letters: the destination the message was consumed from.
+    pub const ORIGINAL_DESTINATION: &str = "x-original-destination";
+    /// Dead letters: why processing failed.
+    pub const EXCEPTION_MESSAGE: &str = "x-exception-message";
+    /// Dead letters: the class of failure (`decode`, `handler`, `panic`).
+    pub const EXCEPTION_KIND: &str = "x-exception-kind";
+}
+
+/// One header value: bytes, usually UTF-8 text.
+///
+/// ```
+/// use bindery::HeaderValue;
+/// let v = HeaderValue::from("grüße");
+/// assert_eq!(v.as_str(), Some("grüße"));
+/// let raw = HeaderValue::from(vec![0u8, 159, 146, 150]);
+/// assert_eq!(raw.as_str(), None);
+/// assert_eq!(raw.as_bytes(), &[0u8, 159, 146, 150]);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HeaderValue(Bytes);
+
+impl HeaderValue {
+    /// A value from static text, without copying.
+    ///
+    /// ```
+    /// assert_eq!(bindery::HeaderValue::from_static("a").as_str(), Some("a"));
+    /// ```
+    pub const fn from_static(s: &'static str) -> Self {
+        Self(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// The raw bytes.
+    ///
+    /// ```
+    /// assert_eq!(bindery::HeaderValue::from("ab").as_bytes(), b"ab");
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The value as text, if it is valid UTF-8.
+    ///
+    /// ```
+    /// assert_eq!(bindery::HeaderValue::from("x").as_str(), Some("x"));
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    /// The value as a `Bytes` handle (cheap clone).
+    ///
+    /// ```
+    /// assert_eq!(bindery::HeaderValue::from("x").to_bytes().len(), 1);
+    /// ```
+    pub fn to_bytes(&self) -> Bytes {
+        self.0.clone()
+    }
+}
+
+impl fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_str() {
+            Some(s) => fmt::Debug::fmt(s, f),
+            None => write!(f, "bytes{:?}", self.0.as_ref()),
+        }
+    }
+}
+
+impl From<&str> for HeaderValue {
+    fn from(s: &str) -> Self {
+        Self(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+impl From<String> for HeaderValue {
+    fn from(s: String) -> Self {
+        Self(Bytes::from(s))
+    }
+}
+impl From<Vec<u8>> for HeaderValue {
+    fn from(v: Vec<u8>) -> Self {
+        Self(Bytes::from(v))
+    }
+}
+impl From<&[u8]> for HeaderValue {
+    fn from(v: &[u8]) -> Self {
+        Self(Bytes::copy_from_slice(v))
+    }
+}
+impl From<Bytes> for HeaderValue {
+    fn from(v: Bytes) -> Self {
+        Self(v)
+    }
+}
+impl From<u64> for HeaderValue {
+    fn from(v: u64) -> Self {
+        Self(Bytes::from(v.to_string()))
+    }
+}
+impl From<u32> for HeaderValue {
+    fn from(v: u32) -> Self {
+        Self(Bytes::from(v.to_string()))
+    }
+}
+impl From<Uuid> for HeaderValue {
+    fn from(v: Uuid) -> Self {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        Self(Bytes::copy_from_slice(v.hyphenated().encode_lower(&mut buf).as_bytes()))
+    }
+}
+
+/// Message headers: insertion-ordered names (case-sensitive, as on every broker) to values.
+///
+/// Messages carry few headers, so lookups scan a small vector; that beats hashing here.
+///
+/// ```
+/// use bindery::Headers;
+/// let mut h = Headers::new();
+/// h.insert("tenant", "acme");
+/// h.set_correlation_id("c-1");
+/// assert_eq!(h.get_str("tenant"), Some("acme"));
+/// assert_eq!(h.correlation_id(), Some("c-1"));
+/// assert_eq!(h.len(), 2);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(Cow<'static, str>, HeaderValue)>,
+}
+
+impl Headers {
+    /// No headers.
+    ///
+    /// ```
+    /// assert!(bindery::Headers::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self { entries: Vec::new() }
+    }
+
+    /// Room for `n` headers without reallocating.
+    ///
+    /// ```
+    /// assert!(bindery::Headers::with_capacity(4).is_empty());
+    /// ```
+    pub fn with_capacity(n: usize) -> Self {
+        Self { entries: Vec::with_capacity(n) }
+    }
+
+    /// Sets `name` to `value`, replacing an earlier value.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("a", "1");
+    /// h.insert("a", "2");
+    /// assert_eq!(h.get_str("a"), Some("2"));
+    /// ```
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
+        let name = name.into();
+        let value = value.into();
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((name, value)),
+        }
+    }
+
+    /// Sets `name` only when it is not present yet.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert_if_absent("a", "1");
+    /// h.insert_if_absent("a", "2");
+    /// assert_eq!(h.get_str("a"), Some("1"));
+    /// ```
+    pub fn insert_if_absent(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
+        let name = name.into();
+        if !self.contains(&name) {
+            self.entries.push((name, value.into()));
+        }
+    }
+
+    /// The value of `name`.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("bin", vec![1u8, 2]);
+    /// assert_eq!(h.get("bin").map(|v| v.as_bytes()), Some(&[1u8, 2][..]));
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The value of `name` as text (None if absent or not UTF-8).
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("a", "x");
+    /// assert_eq!(h.get_str("a"), Some("x"));
+    /// ```
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(HeaderValue::as_str)
+    }
+
+    /// Whether `name` is present.
+    ///
+    /// ```
+    /// assert!(!bindery::Headers::new().contains("id"));
+    /// ```
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.iter().any(|(n, _)| n == name)
+    }
+
+    /// Removes `name`, returning its value.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("a", "x");
+    /// assert!(h.remove("a").is_some());
+    /// assert!(h.is_empty());
+    /// ```
+    pub fn remove(&mut self, name: &str) -> Option<HeaderValue> {
+        let at = self.entries.iter().position(|(n, _)| n == name)?;
+        Some(self.entries.remove(at).1)
+    }
+
+    /// Number of headers.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Headers::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no headers.
+    ///
+    /// ```
+    /// assert!(bindery::Headers::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// All headers in insertion order.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("a", "1");
+    /// let names: Vec<&str> = h.iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["a"]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &HeaderValue)> {
+        self.entries.iter().map(|(n, v)| (n.as_ref(), v))
+    }
+
+    /// The `id` header as a UUID.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// let id = uuid::Uuid::nil();
+    /// h.insert("id", id);
+    /// assert_eq!(h.id(), Some(id));
+    /// ```
+    pub fn id(&self) -> Option<Uuid> {
+        self.get_str(names::ID).and_then(|s| Uuid::parse_str(s).ok())
+    }
+
+    /// The `timestamp` header, milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("timestamp", 1_700_000_000_000u64);
+    /// assert_eq!(h.timestamp(), Some(1_700_000_000_000));
+    /// ```
+    pub fn timestamp(&self) -> Option<u64> {
+        self.get_str(names::TIMESTAMP).and_then(|s| s.parse().ok())
+    }
+
+    /// The `contentType` header.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_content_type("text/plain");
+    /// assert_eq!(h.content_type(), Some("text/plain"));
+    /// ```
+    pub fn content_type(&self) -> Option<&str> {
+        self.get_str(names::CONTENT_TYPE)
+    }
+
+    /// Sets `contentType`.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_content_type("application/json");
+    /// assert_eq!(h.get_str("contentType"), Some("application/json"));
+    /// ```
+    pub fn set_content_type(&mut self, value: impl Into<HeaderValue>) {
+        self.insert(names::CONTENT_TYPE, value);
+    }
+
+    /// The `correlationId` header.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Headers::new().correlation_id(), None);
+    /// ```
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.get_str(names::CORRELATION_ID)
+    }
+
+    /// Sets `correlationId`.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_correlation_id("abc");
+    /// assert_eq!(h.correlation_id(), Some("abc"));
+    /// ```
+    pub fn set_correlation_id(&mut self, value: impl Into<HeaderValue>) {
+        self.insert(names::CORRELATION_ID, value);
+    }
+
+    /// The `replyTo` header.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_reply_to("replies");
+    /// assert_eq!(h.reply_to(), Some("replies"));
+    /// ```
+    pub fn reply_to(&self) -> Option<&str> {
+        self.get_str(names::REPLY_TO)
+    }
+
+    /// Sets `replyTo`.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_reply_to("r");
+    /// assert!(h.contains("replyTo"));
+    /// ```
+    pub fn set_reply_to(&mut self, value: impl Into<HeaderValue>) {
+        self.insert(names::REPLY_TO, value);
+    }
+
+    /// The partition `key` header, as bytes.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_key("customer-7");
+    /// assert_eq!(h.key(), Some(&b"customer-7"[..]));
+    /// ```
+    pub fn key(&self) -> Option<&[u8]> {
+        self.get(names::KEY).map(HeaderValue::as_bytes)
+    }
+
+    /// Sets the partition `key`.
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.set_key("k");
+    /// assert_eq!(h.get_str("key"), Some("k"));
+    /// ```
+    pub fn set_key(&mut self, value: impl Into<HeaderValue>) {
+        self.insert(names::KEY, value);
+    }
+
+    /// The `deliveryAttempt` header (1 = first attempt).
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::new();
+    /// h.insert("deliveryAttempt", 3u32);
+    /// assert_eq!(h.delivery_attempt(), Some(3));
+    /// ```
+    pub fn delivery_attempt(&self) -> Option<u32> {
+        self.get_str(names::DELIVERY_ATTEMPT).and_then(|s| s.parse().ok())
+    }
+
+    /// The W3C `traceparent` header.
+    ///
+    /// ```
+    /// assert_eq!(bindery::Headers::new().traceparent(), None);
+    /// ```
+    pub fn traceparent(&self) -> Option<&str> {
+        self.get_str(names::TRACEPARENT)
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<N: Into<Cow<'static, str>>, V: Into<HeaderValue>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut h = Headers::new();
+        for (n, v) in iter {
+            h.insert(n, v);
+        }
+        h
+    }
+}

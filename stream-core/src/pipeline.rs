@@ -1,0 +1,403 @@
+//! The delivery pipeline, as small layers composed in one place ([`Pipeline::process`]):
+//!
+//! ```text
+//! delivery ─▶ decode check ─▶ retry(handler, isolated from panics) ─▶ correlation ─▶ publish + confirm ─▶ ack
+//!                  │                      │ (attempts exhausted)
+//!                  └──────── not retryable ┴──▶ dead letter (confirmed) ─▶ ack
+//! ```
+//!
+//! Each layer is a plain function or struct tested on its own below.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Failure;
+use crate::binder::{AckHandle, Delivery, Settlement};
+use crate::config::ConsumerConfig;
+use crate::error::Result;
+use crate::handler::{HandlerEnv, HandlerFn, HandlerFuture, Invocation, Outputs};
+use crate::headers::{Headers, names};
+use crate::message::{Message, RawMessage};
+use crate::runtime::OutputBinding;
+
+// ---------------------------------------------------------------- decode check
+
+/// Rejects messages whose content type no codec handles before the handler ever runs.
+pub(crate) fn check_content_type(inv: &Invocation) -> std::result::Result<(), Failure> {
+    match inv.raw().headers().content_type() {
+        Some(ct) if !inv.env.runtime.codecs.supports(ct) => {
+            Err(Failure::decode(format!("unsupported content type `{ct}`")))
+        }
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------- panic isolation
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "handler panicked".to_string()
+    }
+}
+
+/// Runs a handler future, turning a panic into a [`Failure::panic`].
+struct CatchUnwind {
+    inner: HandlerFuture,
+}
+
+impl Future for CatchUnwind {
+    type Output = std::result::Result<Outputs, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => Poll::Ready(Err(Failure::panic(panic_message(payload)))),
+        }
+    }
+}
+
+/// Calls the handler once; a panic in it is a failed attempt, never a crash.
+pub(crate) async fn invoke_isolated(func: &HandlerFn, inv: Invocation) -> std::result::Result<Outputs, Failure> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| func(inv))) {
+        Ok(fut) => CatchUnwind { inner: fut }.await,
+        Err(payload) => Err(Failure::panic(panic_message(payload))),
+    }
+}
+
+// ---------------------------------------------------------------- retry
+
+/// Exponential backoff between attempts (Spring's `maxAttempts`, `backOff*`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) initial: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) max: Duration,
+}
+
+impl RetryPolicy {
+    pub(crate) fn from_config(c: &ConsumerConfig) -> Self {
+        Self {
+            max_attempts: c.max_attempts.max(1),
+            initial: c.backoff_initial,
+            multiplier: c.backoff_multiplier,
+            max: c.backoff_max,
+        }
+    }
+
+    /// Delay before attempt `next` (2 = the first retry).
+    pub(crate) fn delay_before(&self, next: u32) -> Duration {
+        let exp = next.saturating_sub(2).min(64) as i32;
+        let secs = self.initial.as_secs_f64() * self.multiplier.powi(exp);
+        let capped = secs.min(self.max.as_secs_f64());
+        Duration::try_from_secs_f64(capped).unwrap_or(self.max)
+    }
+}
+
+/// How the retry layer ended.
+#[derive(Debug)]
+pub(crate) enum Attempts {
+    Succeeded(Outputs),
+    /// Gave up: the last failure and how many attempts were made.
+    Failed(Failure, u32),
+    /// Shutdown interrupted a backoff: hand the message back to the broker.
+    Interrupted,
+}
+
+/// Runs attempts until one succeeds, a failure is not retryable, or attempts run out.
+pub(crate) async fn retry(
+    policy: &RetryPolicy,
+    func: &HandlerFn,
+    inv: &Invocation,
+    cancel: &CancellationToken,
+) -> Attempts {
+    let mut attempt = 1;
+    loop {
+        inv.state.attempt.store(attempt, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut sends) = inv.state.sends.lock() {
+            sends.clear(); // sends of a failed attempt are never published
+        }
+        match invoke_isolated(func, inv.clone()).await {
+            Ok(out) => return Attempts::Succeeded(out),
+            Err(failure) if !failure.is_retryable() || attempt >= policy.max_attempts => {
+                return Attempts::Failed(failure, attempt);
+            }
+            Err(failure) => {
+                let delay = policy.delay_before(attempt + 1);
+                tracing::debug!(handler = %inv.env.handler, attempt, ?delay, %failure, "attempt failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = cancel.cancelled() => return Attempts::Interrupted,
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- correlation
+
+/// Copies the conversation onto an output: `correlationId` (the input's, else its `id`) and
+/// the W3C `traceparent`, unless the handler set them itself.
+pub(crate) fn propagate(inbound: &Headers, out: &mut Headers) {
+    if let Some(cid) = inbound.get(names::CORRELATION_ID).or_else(|| inbound.get(names::ID)) {
+        out.insert_if_absent(names::CORRELATION_ID, cid.clone());
+    }
+    if let Some(tp) = inbound.get(names::TRACEPARENT) {
+        out.insert_if_absent(names::TRACEPARENT, tp.clone());
+    }
+}
+
+// ---------------------------------------------------------------- dead letter
+
+/// Publishes failed messages to the binder's dead-letter destination with the reason.
+pub(crate) struct DeadLetter {
+    pub(crate) out: Arc<OutputBinding>,
+    pub(crate) original_destination: String,
+}
+
+/// The dead letter for `original`: same payload and headers plus the failure headers.
+pub(crate) fn dead_letter_message(
+    original: &RawMessage,
+    original_destination: &str,
+    failure: &Failure,
+    attempts: u32,
+) -> RawMessage {
+    let mut headers = original.headers().clone();
+    headers.insert(names::ORIGINAL_DESTINATION, original_destination.to_string());
+    headers.insert(names::EXCEPTION_MESSAGE, failure.message().to_string());
+    headers.insert(names::EXCEPTION_KIND, failure.kind());
+    headers.insert(names::DELIVERY_ATTEMPT, attempts);
+    Message::from_parts(original.payload().clone(), headers)
+}
+
+impl DeadLetter {
+    pub(crate) async fn publish(&self, original: &RawMessage, failure: &Failure, attempts: u32) -> Result<()> {
+        let msg = dead_letter_message(original, &self.original_destination, failure, attempts);
+        self.out.send(msg).await?.await
+    }
+}
+
+// ---------------------------------------------------------------- publish outputs
+
+/// Publishes every output (returned and sent through the context) and waits until the broker
+/// confirmed all of them.
+pub(crate) async fn publish_outputs(inv: &Invocation, outputs: Outputs) -> Result<()> {
+    let mut items = outputs.items;
+    if let Ok(mut sends) = inv.state.sends.lock() {
+        items.append(&mut sends);
+    }
+    if items.is_empty() {
+        return Ok(());
+    }
+    let inbound = inv.raw().headers();
+    let mut confirmations = Vec::with_capacity(items.len());
+    for (binding, mut raw) in items {
+        propagate(inbound, raw.headers_mut());
+        let out = match binding {
+            None => inv
+                .env
+                .output
+                .clone()
+                .ok_or_else(|| crate::Error::binding(&inv.env.handler, "handler has no output binding"))?,
+            Some(name) => inv.env.runtime.output(&name)?,
+        };
+        confirmations.push(out.send(raw).await?);
+    }
+    for c in confirmations {
+        c.await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- composition
+
+/// One consumer binding's pipeline.
+pub(crate) struct Pipeline {
+    pub(crate) env: Arc<HandlerEnv>,
+    pub(crate) func: HandlerFn,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) dead_letter: Option<DeadLetter>,
+    pub(crate) binding: String,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Pipeline {
+    /// Takes one delivery all the way to its settlement.
+    pub(crate) async fn process(&self, delivery: Delivery) {
+        let Delivery { message, ack, .. } = delivery;
+        let inv = Invocation::new(message, self.env.clone());
+        let attempts = match check_content_type(&inv) {
+            Err(failure) => Attempts::Failed(failure, 1),
+            Ok(()) => retry(&self.retry, &self.func, &inv, &self.cancel).await,
+        };
+        let settlement = match attempts {
+            Attempts::Succeeded(outputs) => match publish_outputs(&inv, outputs).await {
+                Ok(()) => Settlement::Ack,
+                Err(e) => {
+                    tracing::warn!(binding = %self.binding, error = %e, "outputs not confirmed; the input will be redelivered");
+                    Settlement::Requeue
+                }
+            },
+            Attempts::Interrupted => Settlement::Requeue,
+            Attempts::Failed(failure, attempts) => self.fail(&inv, failure, attempts).await,
+        };
+        settle(ack, settlement);
+    }
+
+    async fn fail(&self, inv: &Invocation, failure: Failure, attempts: u32) -> Settlement {
+        match &self.dead_letter {
+            Some(dl) => match dl.publish(inv.raw(), &failure, attempts).await {
+                Ok(()) => {
+                    tracing::warn!(binding = %self.binding, %failure, attempts, "message dead-lettered");
+                    Settlement::Ack
+                }
+                Err(e) => {
+                    tracing::error!(binding = %self.binding, %failure, error = %e, "dead letter not confirmed; the input will be redelivered");
+                    Settlement::Requeue
+                }
+            },
+            None => {
+                tracing::error!(binding = %self.binding, %failure, attempts, "message failed and the binding has no dead letter (no group, or dead-letter = false); dropped");
+                Settlement::Reject
+            }
+        }
+    }
+}
+
+/// The last layer: tells the binder.
+pub(crate) fn settle(ack: AckHandle, settlement: Settlement) {
+    ack.settle(settlement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::{Outputs, handler_fn};
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            initial: Duration::from_secs(1),
+            multiplier: 2.0,
+            max: Duration::from_secs(3),
+        };
+        assert_eq!(p.delay_before(2), Duration::from_secs(1));
+        assert_eq!(p.delay_before(3), Duration::from_secs(2));
+        assert_eq!(p.delay_before(4), Duration::from_secs(3));
+        assert_eq!(p.delay_before(40), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn correlation_prefers_correlation_id_then_id() {
+        let mut inbound = Headers::new();
+        inbound.insert("id", "the-id");
+        let mut out = Headers::new();
+        propagate(&inbound, &mut out);
+        assert_eq!(out.correlation_id(), Some("the-id"));
+
+        inbound.set_correlation_id("conv-1");
+        inbound.insert("traceparent", "00-abc-def-01");
+        let mut out = Headers::new();
+        propagate(&inbound, &mut out);
+        assert_eq!(out.correlation_id(), Some("conv-1"));
+        assert_eq!(out.traceparent(), Some("00-abc-def-01"));
+
+        let mut own = Headers::new();
+        own.set_correlation_id("mine");
+        propagate(&inbound, &mut own);
+        assert_eq!(own.correlation_id(), Some("mine"));
+    }
+
+    #[test]
+    fn dead_letter_carries_reason() {
+        let original = Message::new(bytes::Bytes::from_static(b"{bad")).with_header("tenant", "acme");
+        let dl = dead_letter_message(&original, "orders", &Failure::decode("invalid JSON"), 1);
+        assert_eq!(dl.payload(), original.payload());
+        assert_eq!(dl.headers().get_str("tenant"), Some("acme"));
+        assert_eq!(dl.headers().get_str("x-original-destination"), Some("orders"));
+        assert_eq!(dl.headers().get_str("x-exception-message"), Some("invalid JSON"));
+        assert_eq!(dl.headers().get_str("x-exception-kind"), Some("decode"));
+        assert_eq!(dl.headers().delivery_attempt(), Some(1));
+    }
+
+    fn test_invocation() -> Invocation {
+        crate::runtime::test_invocation(Message::new(bytes::Bytes::from_static(b"1")))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_stops_after_max_attempts_with_backoff() {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let c = calls.clone();
+        let func = handler_fn(move |_inv| {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err::<Outputs, _>(Failure::handler("nope")) }
+        });
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            initial: Duration::from_millis(100),
+            multiplier: 2.0,
+            max: Duration::from_secs(1),
+        };
+        let start = tokio::time::Instant::now();
+        let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new()).await;
+        assert!(matches!(out, Attempts::Failed(ref f, 3) if f.kind() == "handler"), "{out:?}");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(start.elapsed(), Duration::from_millis(300)); // 100 + 200, virtual time
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn decode_failures_are_not_retried() {
+        let func = handler_fn(|_inv| async { Err::<Outputs, _>(Failure::decode("bad")) });
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            initial: Duration::from_secs(1),
+            multiplier: 2.0,
+            max: Duration::from_secs(1),
+        };
+        let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new()).await;
+        assert!(matches!(out, Attempts::Failed(_, 1)), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn panics_become_failures() {
+        let func = handler_fn(|_inv| async {
+            if true {
+                panic!("kaboom");
+            }
+            Ok(Outputs::none())
+        });
+        let out = invoke_isolated(&func, test_invocation()).await;
+        let failure = out.unwrap_err();
+        assert_eq!(failure.kind(), "panic");
+        assert_eq!(failure.message(), "kaboom");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_interrupts_backoff() {
+        let func = handler_fn(|_inv| async { Err::<Outputs, _>(Failure::handler("later")) });
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            initial: Duration::from_secs(60),
+            multiplier: 1.0,
+            max: Duration::from_secs(60),
+        };
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let out = retry(&policy, &func, &test_invocation(), &cancel).await;
+        assert!(matches!(out, Attempts::Interrupted), "{out:?}");
+    }
+}

@@ -1,0 +1,883 @@
+//! The runtime: [`App`] binds every handler to its broker, runs until a signal, then drains.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{OnceCell, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::binder::{
+    Binder, ConsumerBinding, ConsumerSpec, Delivery, Health, InputChannel, Producer, ProducerRole, ProducerSpec,
+    create_binder,
+};
+use crate::codec::{self, Codec, Codecs};
+use crate::config::{BindingConfig, Config, StartOffset};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handler::{Handler, HandlerEnv, HandlerKind, Invocation};
+use crate::headers::{HeaderValue, Headers, names};
+use crate::message::{Message, RawMessage};
+use crate::pipeline::{self, DeadLetter, Pipeline, RetryPolicy};
+
+/// State shared by everything an app runs.
+pub(crate) struct Runtime {
+    pub(crate) config: Config,
+    pub(crate) codecs: Codecs,
+    preset_binders: HashMap<String, Arc<dyn Binder>>,
+    binders: Mutex<HashMap<String, Arc<dyn Binder>>>,
+    override_binder: Option<String>,
+    outputs: Mutex<HashMap<String, Arc<OutputBinding>>>,
+    health: Mutex<HashMap<String, Health>>,
+    cancel: CancellationToken,
+}
+
+impl Runtime {
+    fn binder_ref(&self, binding: &BindingConfig) -> String {
+        if let Some(forced) = &self.override_binder {
+            return forced.clone();
+        }
+        binding.binder.clone().unwrap_or_else(|| self.config.default_binder().to_string())
+    }
+
+    /// The binder instance for a reference (`[binders.*]` name or type), created once.
+    pub(crate) fn binder(&self, reference: &str) -> Result<Arc<dyn Binder>> {
+        if let Some(b) = self.preset_binders.get(reference) {
+            return Ok(b.clone());
+        }
+        let mut binders = self.binders.lock().map_err(|_| Error::closed("binder registry poisoned"))?;
+        if let Some(b) = binders.get(reference) {
+            return Ok(b.clone());
+        }
+        let binder = create_binder(&self.config.binder_settings(reference))?;
+        binders.insert(reference.to_string(), binder.clone());
+        Ok(binder)
+    }
+
+    /// The output binding `name`, created on first use from `[bindings.<name>]`.
+    pub(crate) fn output(&self, name: &str) -> Result<Arc<OutputBinding>> {
+        let mut outputs = self.outputs.lock().map_err(|_| Error::closed("output registry poisoned"))?;
+        if let Some(o) = outputs.get(name) {
+            return Ok(o.clone());
+        }
+        let cfg = self.config.binding(name);
+        let binder = self.binder(&self.binder_ref(&cfg))?;
+        let mut spec = ProducerSpec::output(name, cfg.destination.clone().unwrap_or_else(|| name.to_string()));
+        spec.partition_count = cfg.producer.partition_count;
+        spec.options = cfg.options.clone().into_iter().collect();
+        let out = Arc::new(OutputBinding::new(
+            spec,
+            binder,
+            cfg.content_type.clone().unwrap_or_else(|| codec::JSON.to_string()),
+            cfg.producer.partition_key.clone(),
+            self.config.binding_retry_interval(),
+            self.cancel.clone(),
+        ));
+        outputs.insert(name.to_string(), out.clone());
+        Ok(out)
+    }
+
+    fn set_health(&self, binding: &str, health: Health) {
+        if let Ok(mut h) = self.health.lock() {
+            h.insert(binding.to_string(), health);
+        }
+    }
+}
+
+/// A producer binding with its encoding rules; the producer itself is bound on first use and
+/// rebound with retries while the broker is unreachable.
+pub(crate) struct OutputBinding {
+    spec: ProducerSpec,
+    binder: Arc<dyn Binder>,
+    content_type: String,
+    partition_key: Option<String>,
+    retry_interval: Duration,
+    cancel: CancellationToken,
+    producer: OnceCell<Arc<dyn Producer>>,
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl OutputBinding {
+    pub(crate) fn new(
+        spec: ProducerSpec,
+        binder: Arc<dyn Binder>,
+        content_type: String,
+        partition_key: Option<String>,
+        retry_interval: Duration,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self { spec, binder, content_type, partition_key, retry_interval, cancel, producer: OnceCell::new() }
+    }
+
+    async fn producer(&self) -> Result<&Arc<dyn Producer>> {
+        self.producer
+            .get_or_try_init(|| async {
+                loop {
+                    match self.binder.bind_producer(&self.spec).await {
+                        Ok(p) => return Ok(p),
+                        Err(e) => {
+                            tracing::warn!(binding = %self.spec.binding, destination = %self.spec.destination, error = %e, retry_in = ?self.retry_interval, "cannot bind producer; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(self.retry_interval) => {}
+                                _ = self.cancel.cancelled() => return Err(Error::closed(format!("binding `{}`: app shut down before the producer could bind", self.spec.binding))),
+                            }
+                        }
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Binds now (at startup) so configuration problems surface early.
+    async fn warm_up(&self) -> Result<()> {
+        self.producer().await.map(|_| ())
+    }
+
+    fn finish_headers(&self, headers: &mut Headers) {
+        if !headers.contains(names::ID) {
+            headers.insert(names::ID, uuid::Uuid::new_v4());
+        }
+        if !headers.contains(names::TIMESTAMP) {
+            headers.insert(names::TIMESTAMP, now_millis());
+        }
+        if !headers.contains(names::CONTENT_TYPE) {
+            headers.insert(names::CONTENT_TYPE, self.content_type.clone());
+        }
+    }
+
+    /// Sends an encoded message; resolves once queued, the confirmation once the broker has it.
+    pub(crate) async fn send(&self, mut message: RawMessage) -> Result<crate::binder::Confirmation> {
+        self.finish_headers(message.headers_mut());
+        self.producer().await?.send(message).await
+    }
+
+    pub(crate) fn encode<U: Serialize>(&self, codecs: &Codecs, message: Message<U>) -> Result<RawMessage> {
+        let (payload, headers) = message.into_parts();
+        self.encode_ref(codecs, &payload, headers)
+    }
+
+    pub(crate) fn encode_ref<U: Serialize + ?Sized>(
+        &self,
+        codecs: &Codecs,
+        payload: &U,
+        mut headers: Headers,
+    ) -> Result<RawMessage> {
+        let content_type = match headers.content_type() {
+            Some(ct) => ct.to_string(),
+            None => {
+                headers.insert(names::CONTENT_TYPE, self.content_type.clone());
+                self.content_type.clone()
+            }
+        };
+        let bytes = codecs
+            .encode(payload, &content_type)
+            .map_err(|e| Error::new(ErrorKind::Codec, format!("binding `{}`: {e}", self.spec.binding)))?;
+        if let (Some(selector), false) = (&self.partition_key, headers.contains(names::KEY)) {
+            if let Some(key) = partition_key(selector, payload, &headers) {
+                headers.insert(names::KEY, key);
+            } else {
+                tracing::debug!(binding = %self.spec.binding, %selector, "partition key not found in message; sent without a key");
+            }
+        }
+        Ok(Message::from_parts(bytes, headers))
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<()> {
+        match self.producer.get() {
+            Some(p) => p.flush(timeout).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Extracts a partition key: `header:<name>` or a JSON pointer into the payload.
+fn partition_key<U: Serialize + ?Sized>(selector: &str, payload: &U, headers: &Headers) -> Option<HeaderValue> {
+    if let Some(name) = selector.strip_prefix("header:") {
+        return headers.get(name).cloned();
+    }
+    let value = serde_json::to_value(payload).ok()?;
+    match value.pointer(selector)? {
+        serde_json::Value::String(s) => Some(HeaderValue::from(s.clone())),
+        serde_json::Value::Null => None,
+        other => Some(HeaderValue::from(other.to_string())),
+    }
+}
+
+/// Builds an [`App`] in code: config, extra handlers, preset binder instances, codecs.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let app = bindery::App::builder()
+///     .config(bindery::Config::from_toml_str("default-binder = \"memory\"").unwrap())
+///     .registered_handlers(false)
+///     .build()
+///     .unwrap();
+/// assert!(app.handlers().is_empty());
+/// # });
+/// ```
+#[derive(Default)]
+pub struct AppBuilder {
+    config: Option<Config>,
+    config_path: Option<PathBuf>,
+    handlers: Vec<Handler>,
+    skip_registered: bool,
+    binders: HashMap<String, Arc<dyn Binder>>,
+    override_binder: Option<String>,
+    codecs: Codecs,
+}
+
+impl AppBuilder {
+    /// Uses this configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Loads configuration from a file at build time (see [`Config::load`]).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_path = Some(path.into());
+        self
+    }
+
+    /// Adds a handler built in code.
+    pub fn handler(mut self, handler: Handler) -> Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    /// Whether to run the handlers registered with `#[processor]`/`#[sink]`/`#[source]`
+    /// (default true).
+    pub fn registered_handlers(mut self, yes: bool) -> Self {
+        self.skip_registered = !yes;
+        self
+    }
+
+    /// Uses a ready binder instance for binder reference `name` instead of creating one.
+    pub fn binder(mut self, name: &str, binder: Arc<dyn Binder>) -> Self {
+        self.binders.insert(name.to_string(), binder);
+        self
+    }
+
+    /// Routes every binding to binder reference `name`, whatever the config says
+    /// (what test harnesses do).
+    pub fn override_binder(mut self, name: &str) -> Self {
+        self.override_binder = Some(name.to_string());
+        self
+    }
+
+    /// Registers a codec for another content type.
+    pub fn codec(mut self, codec: impl Codec) -> Self {
+        self.codecs.register(codec);
+        self
+    }
+
+    /// Validates handlers against the config and returns the app, not yet started.
+    pub fn build(self) -> Result<App> {
+        let mut handlers = if self.skip_registered { Vec::new() } else { crate::handler::registered() };
+        handlers.extend(self.handlers);
+        let handler_bindings: Vec<String> =
+            handlers.iter().flat_map(|h| h.input.iter().chain(h.output.iter()).cloned()).collect();
+        let mut config = match (self.config, self.config_path) {
+            (Some(c), _) => c,
+            (None, Some(path)) => Config::load_with_handlers(&path, &handler_bindings)?,
+            (None, None) => Config::from_figment(figment::Figment::new(), &handler_bindings)?,
+        };
+        if let Some(forced) = &self.override_binder {
+            config.force_binder(forced);
+        }
+        validate(&config, &handlers, &self.binders, self.override_binder.as_deref())?;
+        let runtime = Arc::new(Runtime {
+            config,
+            codecs: self.codecs,
+            preset_binders: self.binders,
+            binders: Mutex::new(HashMap::new()),
+            override_binder: self.override_binder,
+            outputs: Mutex::new(HashMap::new()),
+            health: Mutex::new(HashMap::new()),
+            cancel: CancellationToken::new(),
+        });
+        // Resolve every binder now: an unlinked type is a startup error, not a runtime surprise.
+        for h in &handlers {
+            for b in h.input.iter().chain(h.output.iter()) {
+                let cfg = runtime.config.binding(b);
+                runtime
+                    .binder(&runtime.binder_ref(&cfg))
+                    .map_err(|e| Error::new(e.kind(), format!("handler `{}`, binding `{b}`: {e}", h.name)))?;
+            }
+        }
+        Ok(App { runtime, handlers })
+    }
+}
+
+fn validate(
+    config: &Config,
+    handlers: &[Handler],
+    presets: &HashMap<String, Arc<dyn Binder>>,
+    forced: Option<&str>,
+) -> Result<()> {
+    let mut inputs: HashMap<&str, &str> = HashMap::new();
+    let mut names: HashMap<&str, ()> = HashMap::new();
+    for h in handlers {
+        if names.insert(&h.name, ()).is_some() {
+            return Err(Error::new(
+                ErrorKind::Handler,
+                format!("two handlers are named `{}`; handler names must be unique", h.name),
+            ));
+        }
+        if let Some(input) = &h.input {
+            if let Some(other) = inputs.insert(input, &h.name) {
+                return Err(Error::new(
+                    ErrorKind::Handler,
+                    format!(
+                        "handlers `{other}` and `{}` both consume binding `{input}`; give one a different `input`",
+                        h.name
+                    ),
+                ));
+            }
+        }
+        if h.kind == HandlerKind::Source && h.interval.is_none() {
+            return Err(Error::new(ErrorKind::Handler, format!("source `{}` has no interval", h.name)));
+        }
+    }
+    // `[bindings.<fn>-in-0]` style sections must belong to a handler.
+    for name in config.binding_names() {
+        let bound = handlers.iter().any(|h| h.input.as_deref() == Some(name) || h.output.as_deref() == Some(name));
+        if bound {
+            continue;
+        }
+        if let Some((handler, _)) = name.rsplit_once("-in-").or_else(|| name.rsplit_once("-out-")) {
+            if !handlers.iter().any(|h| h.name == handler) {
+                let known: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
+                return Err(Error::config(
+                    "configuration",
+                    format!("bindings.{name}"),
+                    format!(
+                        "no handler named `{handler}` is registered (registered: {})",
+                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                    ),
+                ));
+            }
+        }
+    }
+    if forced.is_none() {
+        let refs = std::iter::once(config.default_binder().to_string())
+            .chain(config.binding_names().map(|n| config.binding(n).binder.unwrap_or_default()))
+            .filter(|r| !r.is_empty());
+        for r in refs {
+            if presets.contains_key(&r) || config.binder_names().any(|n| n == r) {
+                continue;
+            }
+            if !crate::binder::registered_kinds().contains(&r.as_str()) {
+                create_binder(&config.binder_settings(&r))?; // produces the explanatory error
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A bindery application: its handlers and their bindings.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> bindery::Result<()> {
+///     bindery::App::from_config("bindery.toml")?.run().await
+/// }
+/// ```
+pub struct App {
+    runtime: Arc<Runtime>,
+    handlers: Vec<Handler>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("handlers", &self.handlers).field("config", &self.runtime.config).finish()
+    }
+}
+
+impl App {
+    /// Loads `path` (plus profile and environment) and every registered handler.
+    pub fn from_config(path: impl Into<PathBuf>) -> Result<App> {
+        Self::builder().config_file(path).build()
+    }
+
+    /// A builder, for tests and apps assembled in code.
+    pub fn builder() -> AppBuilder {
+        AppBuilder::default()
+    }
+
+    /// The handlers this app runs.
+    pub fn handlers(&self) -> &[Handler] {
+        &self.handlers
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.runtime.config
+    }
+
+    /// Starts, runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run(self) -> Result<()> {
+        let running = self.start().await?;
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received; draining");
+        running.shutdown().await
+    }
+
+    /// Binds everything and starts handling; returns a handle to publish, check health and
+    /// shut down.
+    pub async fn start(self) -> Result<RunningApp> {
+        let rt = self.runtime;
+        let mut tasks = Vec::new();
+        for h in &self.handlers {
+            let output = match &h.output {
+                Some(name) => {
+                    let out = rt.output(name)?;
+                    if let Err(e) = out.warm_up().await {
+                        return Err(Error::new(e.kind(), format!("handler `{}`: {e}", h.name)));
+                    }
+                    Some(out)
+                }
+                None => None,
+            };
+            match h.kind {
+                HandlerKind::Source => {
+                    let env = Arc::new(HandlerEnv {
+                        handler: h.name.clone(),
+                        runtime: rt.clone(),
+                        input_content_type: codec::JSON.to_string(),
+                        output,
+                    });
+                    let interval = h.interval.unwrap_or(Duration::from_secs(1));
+                    tasks.push(tokio::spawn(run_source(env, h.func.clone(), interval, rt.cancel.clone())));
+                }
+                HandlerKind::Processor | HandlerKind::Sink => {
+                    let Some(input) = &h.input else { continue };
+                    let cfg = rt.config.binding(input);
+                    let binder = rt.binder(&rt.binder_ref(&cfg))?;
+                    let destination = cfg.destination.clone().unwrap_or_else(|| input.clone());
+                    let group = cfg.group.clone().or_else(|| h.group.clone());
+                    let env = Arc::new(HandlerEnv {
+                        handler: h.name.clone(),
+                        runtime: rt.clone(),
+                        input_content_type: cfg.content_type.clone().unwrap_or_else(|| codec::JSON.to_string()),
+                        output,
+                    });
+                    let dead_letter = match (&group, cfg.consumer.dead_letter) {
+                        (Some(g), None | Some(true)) => {
+                            let mut spec = ProducerSpec::output(
+                                format!("{input}.dlq"),
+                                binder.dead_letter_destination(&destination, g),
+                            );
+                            spec.role =
+                                ProducerRole::DeadLetter { source_destination: destination.clone(), group: g.clone() };
+                            Some(DeadLetter {
+                                out: Arc::new(OutputBinding::new(
+                                    spec,
+                                    binder.clone(),
+                                    codec::JSON.to_string(),
+                                    None,
+                                    rt.config.binding_retry_interval(),
+                                    rt.cancel.clone(),
+                                )),
+                                original_destination: destination.clone(),
+                            })
+                        }
+                        (None, Some(true)) => {
+                            return Err(Error::config(
+                                "configuration",
+                                format!("bindings.{input}.consumer.dead-letter"),
+                                "dead letters need a `group`",
+                            ));
+                        }
+                        _ => None,
+                    };
+                    let mut spec = ConsumerSpec::new(input.clone(), destination, group.clone());
+                    spec.concurrency = cfg.consumer.concurrency;
+                    spec.start_offset = cfg.consumer.start_offset.unwrap_or(if group.is_some() {
+                        StartOffset::Earliest
+                    } else {
+                        StartOffset::Latest
+                    });
+                    spec.instance_index = rt.config.instance_index();
+                    spec.instance_count = rt.config.instance_count();
+                    spec.options = cfg.options.clone().into_iter().collect();
+                    let pipeline = Arc::new(Pipeline {
+                        env,
+                        func: h.func.clone(),
+                        retry: RetryPolicy::from_config(&cfg.consumer),
+                        dead_letter,
+                        binding: input.clone(),
+                        cancel: rt.cancel.clone(),
+                    });
+                    rt.set_health(input, Health::unknown("binding"));
+                    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+                    tasks.push(tokio::spawn(run_consumer(rt.clone(), binder, spec, pipeline, ready_tx)));
+                    // Wait until the first bind attempt finished, so a started app is consuming.
+                    let _ = ready_rx.await;
+                }
+            }
+        }
+        Ok(RunningApp { runtime: rt, tasks })
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; waiting for Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run_source(
+    env: Arc<HandlerEnv>,
+    func: crate::handler::HandlerFn,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let inv = Invocation::new(Message::new(bytes::Bytes::new()), env.clone());
+        match pipeline::invoke_isolated(&func, inv.clone()).await {
+            Ok(outputs) => {
+                if let Err(e) = pipeline::publish_outputs(&inv, outputs).await {
+                    tracing::error!(source = %env.handler, error = %e, "source output not confirmed");
+                }
+            }
+            Err(failure) => tracing::error!(source = %env.handler, %failure, "source failed"),
+        }
+    }
+}
+
+enum ConsumeEnd {
+    Shutdown,
+    Lost(String),
+}
+
+async fn run_consumer(
+    rt: Arc<Runtime>,
+    binder: Arc<dyn Binder>,
+    spec: ConsumerSpec,
+    pipeline: Arc<Pipeline>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let retry = rt.config.binding_retry_interval();
+    loop {
+        if rt.cancel.is_cancelled() {
+            return;
+        }
+        let capacity = (spec.concurrency * 2).max(16);
+        let (tx, rx) = InputChannel::bounded(capacity);
+        let bound = binder.bind_consumer(&spec, tx).await;
+        if let Some(r) = ready.take() {
+            let _ = r.send(());
+        }
+        let binding = match bound {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(binding = %spec.binding, destination = %spec.destination, error = %e, retry_in = ?retry, "cannot bind consumer; retrying");
+                rt.set_health(&spec.binding, Health::down(e.to_string()));
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => continue,
+                    _ = rt.cancel.cancelled() => return,
+                }
+            }
+        };
+        rt.set_health(&spec.binding, Health::up());
+        let end = consume(rx, &pipeline, binding.as_ref(), spec.concurrency, &rt.cancel).await;
+        if let Err(e) = binding.close().await {
+            tracing::warn!(binding = %spec.binding, error = %e, "closing consumer binding failed");
+        }
+        match end {
+            ConsumeEnd::Shutdown => return,
+            ConsumeEnd::Lost(why) => {
+                tracing::warn!(binding = %spec.binding, reason = %why, retry_in = ?retry, "consumer binding lost; binding again");
+                rt.set_health(&spec.binding, Health::down(why));
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = rt.cancel.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+fn route(delivery: &Delivery, workers: usize, next: &mut usize) -> usize {
+    let key = delivery.message.headers().key();
+    match (key, delivery.partition) {
+        (Some(k), _) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            k.hash(&mut h);
+            (h.finish() % workers as u64) as usize
+        }
+        (None, Some(p)) => p as usize % workers,
+        (None, None) => {
+            *next = (*next + 1) % workers;
+            *next
+        }
+    }
+}
+
+/// Feeds deliveries to the pipeline until shutdown or the binding ends. With concurrency > 1,
+/// deliveries go to workers by key (else partition): one key never runs in parallel or out of
+/// order.
+async fn consume(
+    mut rx: mpsc::Receiver<Delivery>,
+    pipeline: &Arc<Pipeline>,
+    binding: &dyn ConsumerBinding,
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> ConsumeEnd {
+    let lost = binding.lost();
+    tokio::pin!(lost);
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
+    if concurrency <= 1 {
+        let end = loop {
+            tokio::select! {
+                biased;
+                _ = &mut cancelled => break ConsumeEnd::Shutdown,
+                e = &mut lost => break ConsumeEnd::Lost(e.to_string()),
+                d = rx.recv() => match d {
+                    Some(d) => pipeline.process(d).await,
+                    None => break ConsumeEnd::Lost("binder closed the input channel".into()),
+                },
+            }
+        };
+        if matches!(end, ConsumeEnd::Shutdown) {
+            if let Err(e) = binding.stop().await {
+                tracing::warn!(binding = %pipeline.binding, error = %e, "stopping consumer failed");
+            }
+        }
+        return end; // unstarted deliveries in `rx` drop here and are requeued
+    }
+    let mut queues = Vec::with_capacity(concurrency);
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (tx, mut wrx) = mpsc::channel::<Delivery>(4);
+        let p = pipeline.clone();
+        workers.push(tokio::spawn(async move {
+            while let Some(d) = wrx.recv().await {
+                p.process(d).await;
+            }
+        }));
+        queues.push(tx);
+    }
+    let mut next = 0;
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = &mut cancelled => break ConsumeEnd::Shutdown,
+            e = &mut lost => break ConsumeEnd::Lost(e.to_string()),
+            d = rx.recv() => match d {
+                Some(d) => {
+                    let w = route(&d, concurrency, &mut next);
+                    if let Err(e) = queues[w].send(d).await {
+                        drop(e); // worker gone (cannot happen while we hold it); the delivery requeues on drop
+                    }
+                }
+                None => break ConsumeEnd::Lost("binder closed the input channel".into()),
+            },
+        }
+    };
+    if matches!(end, ConsumeEnd::Shutdown) {
+        if let Err(e) = binding.stop().await {
+            tracing::warn!(binding = %pipeline.binding, error = %e, "stopping consumer failed");
+        }
+    }
+    drop(rx);
+    drop(queues);
+    for w in workers {
+        let _ = w.await; // workers finish what they hold (in-flight work)
+    }
+    end
+}
+
+/// A started app.
+pub struct RunningApp {
+    runtime: Arc<Runtime>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningApp").field("tasks", &self.tasks.len()).finish()
+    }
+}
+
+impl RunningApp {
+    /// A typed publisher for binding `binding`, for code outside handlers.
+    pub fn source<T: Serialize>(&self, binding: &str) -> Result<Source<T>> {
+        Ok(Source { out: self.runtime.output(binding)?, runtime: self.runtime.clone(), _t: PhantomData })
+    }
+
+    /// Overall health: down if any binding or binder is down.
+    pub fn health(&self) -> Health {
+        let Ok(map) = self.runtime.health.lock() else { return Health::down("health registry poisoned") };
+        let mut down: Vec<String> =
+            map.iter().filter(|(_, h)| !h.is_up()).map(|(b, h)| format!("{b}: {}", h.detail())).collect();
+        if let Ok(binders) = self.runtime.binders.lock() {
+            for (name, b) in binders.iter() {
+                let h = b.health();
+                if !h.is_up() {
+                    down.push(format!("binder {name}: {}", h.detail()));
+                }
+            }
+        }
+        for (name, b) in &self.runtime.preset_binders {
+            let h = b.health();
+            if !h.is_up() {
+                down.push(format!("binder {name}: {}", h.detail()));
+            }
+        }
+        if down.is_empty() { Health::up() } else { Health::down(down.join("; ")) }
+    }
+
+    /// Runs until SIGINT/SIGTERM, then shuts down.
+    pub async fn run_until_signal(self) -> Result<()> {
+        wait_for_signal().await;
+        self.shutdown().await
+    }
+
+    /// Graceful shutdown: stop sources and fetching, finish in-flight work, flush producers,
+    /// close bindings and binders; bounded by `shutdown-timeout`.
+    pub async fn shutdown(self) -> Result<()> {
+        let rt = self.runtime;
+        let timeout = rt.config.shutdown_timeout();
+        rt.cancel.cancel();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut clean = true;
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                abort.abort();
+                clean = false;
+            }
+        }
+        let outputs: Vec<Arc<OutputBinding>> =
+            rt.outputs.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
+        for out in outputs {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if let Err(e) = out.flush(left).await {
+                tracing::warn!(binding = %out.spec.binding, error = %e, "flush on shutdown failed");
+                clean = false;
+            }
+        }
+        let binders: Vec<Arc<dyn Binder>> = rt
+            .binders
+            .lock()
+            .map(|b| b.values().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(rt.preset_binders.values().cloned())
+            .collect();
+        for b in binders {
+            if let Err(e) = b.shutdown().await {
+                tracing::warn!(binder = b.kind(), error = %e, "binder shutdown failed");
+            }
+        }
+        if clean {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "shutdown did not finish within shutdown-timeout ({timeout:?}); unfinished work will be redelivered"
+                ),
+            ))
+        }
+    }
+}
+
+/// Publishes values to one binding from code outside handlers.
+pub struct Source<T> {
+    out: Arc<OutputBinding>,
+    runtime: Arc<Runtime>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T> std::fmt::Debug for Source<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("binding", &self.out.spec.binding).finish()
+    }
+}
+
+impl<T: Serialize> Source<T> {
+    /// Publishes `value` and waits until the broker confirmed it.
+    pub async fn send(&self, value: T) -> Result<()> {
+        self.send_message(Message::new(value)).await
+    }
+
+    /// Publishes a message with headers and waits for the broker's confirmation.
+    pub async fn send_message(&self, message: Message<T>) -> Result<()> {
+        self.dispatch(message).await?.await
+    }
+
+    /// Publishes without waiting for the confirmation, so many sends can be in flight;
+    /// await the returned [`Confirmation`](crate::binder::Confirmation) later.
+    pub async fn dispatch(&self, message: Message<T>) -> Result<crate::binder::Confirmation> {
+        let raw = self.out.encode(&self.runtime.codecs, message)?;
+        self.out.send(raw).await
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_invocation(message: RawMessage) -> Invocation {
+    let runtime = Arc::new(Runtime {
+        config: Config::default(),
+        codecs: Codecs::default(),
+        preset_binders: HashMap::new(),
+        binders: Mutex::new(HashMap::new()),
+        override_binder: None,
+        outputs: Mutex::new(HashMap::new()),
+        health: Mutex::new(HashMap::new()),
+        cancel: CancellationToken::new(),
+    });
+    let env =
+        Arc::new(HandlerEnv { handler: "test".into(), runtime, input_content_type: codec::JSON.into(), output: None });
+    Invocation::new(message, env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_key_from_pointer_and_header() {
+        let payload = serde_json::json!({"order": 7, "customer": {"id": "c-9"}});
+        let mut h = Headers::new();
+        h.insert("tenant", "acme");
+        assert_eq!(partition_key("/customer/id", &payload, &h), Some(HeaderValue::from("c-9")));
+        assert_eq!(partition_key("/order", &payload, &h), Some(HeaderValue::from("7")));
+        assert_eq!(partition_key("header:tenant", &payload, &h), Some(HeaderValue::from("acme")));
+        assert_eq!(partition_key("/missing", &payload, &h), None);
+    }
+}
