@@ -27,6 +27,35 @@ pub(crate) fn partition_for(key: &[u8], partitions: u32) -> u32 {
     (h % u64::from(partitions.max(1))) as u32
 }
 
+/// Delivery tags are unique counters: a multiplicative hash spreads them well enough and is
+/// far cheaper than SipHash on the per-message path.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TagHasher;
+
+#[derive(Default)]
+pub(crate) struct TagHash(u64);
+
+impl std::hash::Hasher for TagHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl std::hash::BuildHasher for TagHasher {
+    type Hasher = TagHash;
+    fn build_hasher(&self) -> TagHash {
+        TagHash(0)
+    }
+}
+
 /// Faults to inject, for tests of the at-least-once contract.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -260,18 +289,24 @@ impl Topic {
         self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(name);
     }
 
-    /// Appends to every group's queue. Returns the groups now over capacity.
-    pub(crate) fn publish(&self, message: RawMessage) -> u32 {
+    /// Appends to every group's queue. Returns the longest queue of a group with members,
+    /// so producers know when to wait.
+    pub(crate) fn publish(&self, message: RawMessage) -> usize {
         let partition = self.partition_of(&message);
         if self.record {
             lock(&self.history).push(message.clone());
             self.history_changed.notify_waiters();
         }
         let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());
-        for g in groups.values() {
-            g.push(partition, message.clone());
+        let mut longest = 0;
+        let mut rest = groups.values();
+        if let Some(first) = rest.next() {
+            for g in rest {
+                longest = longest.max(g.push(partition, message.clone()));
+            }
+            longest = longest.max(first.push(partition, message));
         }
-        partition
+        longest
     }
 
     /// Waits until no group with members holds more than `capacity` queued messages.
@@ -310,9 +345,11 @@ pub(crate) struct Inflight {
 pub(crate) struct GroupState {
     partitions: Vec<VecDeque<RawMessage>>,
     pub(crate) members: Vec<Member>,
-    pub(crate) inflight: HashMap<u64, Inflight>,
+    pub(crate) inflight: HashMap<u64, Inflight, TagHasher>,
     pub(crate) queued: usize,
     cursor: usize,
+    /// Some member sleeps on `ready`: publishers must wake it.
+    waiting: bool,
 }
 
 /// A consumer group: one queue per partition, shared by its members; each partition is
@@ -344,7 +381,8 @@ impl Group {
         !s.members.is_empty() && s.queued >= capacity
     }
 
-    fn push(&self, partition: u32, message: RawMessage) {
+    /// Queues a message; returns the queue length if the group has members, else 0.
+    fn push(&self, partition: u32, message: RawMessage) -> usize {
         let mut s = lock(&self.state);
         let p = partition as usize;
         if s.partitions.len() <= p {
@@ -352,8 +390,18 @@ impl Group {
         }
         s.partitions[p].push_back(message);
         s.queued += 1;
+        let queued = if s.members.is_empty() { 0 } else { s.queued };
+        let wake = std::mem::take(&mut s.waiting);
         drop(s);
-        self.ready.notify_waiters();
+        if wake {
+            self.ready.notify_waiters();
+        }
+        queued
+    }
+
+    /// Marks a member as about to sleep until [`ready`](Self::ready) is notified.
+    pub(crate) fn set_waiting(&self) {
+        lock(&self.state).waiting = true;
     }
 
     pub(crate) fn join(&self, member: Member) {
@@ -386,6 +434,14 @@ impl Group {
         }
         drop(s);
         self.ready.notify_waiters();
+    }
+
+    /// Whether `member` has a message waiting in one of its partitions.
+    pub(crate) fn has_work_for(&self, member: u64) -> bool {
+        let s = lock(&self.state);
+        let members = s.members.len();
+        let Some(index) = s.members.iter().position(|m| m.id == member) else { return false };
+        s.partitions.iter().enumerate().any(|(p, q)| p % members == index && !q.is_empty())
     }
 
     /// The next message for `member` from the partitions assigned to it.

@@ -41,32 +41,36 @@ pub(crate) fn spawn_pump(
     let acker: Arc<dyn Acknowledger> = Arc::new(GroupAcker { broker: broker.clone(), group: group.clone() });
     tokio::spawn(async move {
         loop {
+            // Move everything available, then sleep until a publisher or a requeue wakes us.
+            while let Some((tag, partition, message)) = group.next_for(member.id, &broker) {
+                let ack = AckHandle::new(acker.clone(), tag);
+                if let Some(delay) = broker.faults().delay() {
+                    tokio::time::sleep(delay).await;
+                }
+                let delivery = Delivery::new(message, ack, Some(partition));
+                let delivery = match channel.try_send(delivery) {
+                    Ok(()) => continue,
+                    Err(d) => *d, // full (or closed: the send below tells)
+                };
+                tokio::select! {
+                    biased;
+                    sent = channel.send(delivery) => if sent.is_err() { return }, // handle requeues on drop
+                    _ = member.dropped.cancelled() => return,
+                    _ = stop.cancelled() => return,
+                }
+            }
             let ready = group.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
-            if stop.is_cancelled() || member.dropped.is_cancelled() {
-                return;
+            group.set_waiting();
+            if group.has_work_for(member.id) {
+                continue;
             }
-            match group.next_for(member.id, &broker) {
-                Some((tag, partition, message)) => {
-                    let ack = AckHandle::new(acker.clone(), tag);
-                    if let Some(delay) = broker.faults().delay() {
-                        tokio::time::sleep(delay).await;
-                    }
-                    let delivery = Delivery::new(message, ack, Some(partition));
-                    tokio::select! {
-                        sent = channel.send(delivery) => if sent.is_err() { return }, // handle requeues on drop
-                        _ = member.dropped.cancelled() => return,
-                    }
-                }
-                None => {
-                    tokio::select! {
-                        _ = &mut ready => {}
-                        _ = stop.cancelled() => return,
-                        _ = member.dropped.cancelled() => return,
-                        _ = channel.closed() => return,
-                    }
-                }
+            tokio::select! {
+                _ = &mut ready => {}
+                _ = stop.cancelled() => return,
+                _ = member.dropped.cancelled() => return,
+                _ = channel.closed() => return,
             }
         }
     })

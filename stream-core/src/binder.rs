@@ -510,6 +510,20 @@ impl InputChannel {
         self.tx.send(delivery).await.map_err(|e| Box::new(e.0))
     }
 
+    /// Passes a delivery if there is room right now; otherwise hands it back.
+    ///
+    /// ```
+    /// let (tx, _rx) = bindery::binder::InputChannel::bounded(1);
+    /// let d = || bindery::binder::Delivery::new(bindery::Message::new(bytes::Bytes::new()), bindery::binder::AckHandle::none(), None);
+    /// assert!(tx.try_send(d()).is_ok());
+    /// assert!(tx.try_send(d()).is_err()); // full
+    /// ```
+    pub fn try_send(&self, delivery: Delivery) -> std::result::Result<(), Box<Delivery>> {
+        self.tx.try_send(delivery).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => Box::new(d),
+        })
+    }
+
     /// True once the handler side has gone away.
     ///
     /// ```

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use uuid::Uuid;
@@ -39,6 +40,9 @@ pub mod names {
 
 /// One header value: bytes, usually UTF-8 text.
 ///
+/// Short values (ids, timestamps, content types) are stored inline, so creating and cloning
+/// them allocates nothing; longer ones share a reference-counted buffer.
+///
 /// ```
 /// use bindery::HeaderValue;
 /// let v = HeaderValue::from("grüße");
@@ -47,8 +51,16 @@ pub mod names {
 /// assert_eq!(raw.as_str(), None);
 /// assert_eq!(raw.as_bytes(), &[0u8, 159, 146, 150]);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct HeaderValue(Bytes);
+#[derive(Clone)]
+pub struct HeaderValue(Repr);
+
+const INLINE: usize = 38;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Shared(Bytes),
+}
 
 impl HeaderValue {
     /// A value from static text, without copying.
@@ -57,7 +69,20 @@ impl HeaderValue {
     /// assert_eq!(bindery::HeaderValue::from_static("a").as_str(), Some("a"));
     /// ```
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(Repr::Shared(Bytes::from_static(s.as_bytes())))
+    }
+
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > INLINE {
+            return None;
+        }
+        let mut buf = [0u8; INLINE];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(Self(Repr::Inline { len: bytes.len() as u8, buf }))
+    }
+
+    fn copy(bytes: &[u8]) -> Self {
+        Self::inline(bytes).unwrap_or_else(|| Self(Repr::Shared(Bytes::copy_from_slice(bytes))))
     }
 
     /// The raw bytes.
@@ -66,7 +91,10 @@ impl HeaderValue {
     /// assert_eq!(bindery::HeaderValue::from("ab").as_bytes(), b"ab");
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Shared(b) => b,
+        }
     }
 
     /// The value as text, if it is valid UTF-8.
@@ -75,16 +103,31 @@ impl HeaderValue {
     /// assert_eq!(bindery::HeaderValue::from("x").as_str(), Some("x"));
     /// ```
     pub fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+        std::str::from_utf8(self.as_bytes()).ok()
     }
 
-    /// The value as a `Bytes` handle (cheap clone).
+    /// The value as a `Bytes` handle.
     ///
     /// ```
     /// assert_eq!(bindery::HeaderValue::from("x").to_bytes().len(), 1);
     /// ```
     pub fn to_bytes(&self) -> Bytes {
-        self.0.clone()
+        match &self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Shared(b) => b.clone(),
+        }
+    }
+}
+
+impl PartialEq for HeaderValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for HeaderValue {}
+impl std::hash::Hash for HeaderValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
     }
 }
 
@@ -92,56 +135,68 @@ impl fmt::Debug for HeaderValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.as_str() {
             Some(s) => fmt::Debug::fmt(s, f),
-            None => write!(f, "bytes{:?}", self.0.as_ref()),
+            None => write!(f, "bytes{:?}", self.as_bytes()),
         }
     }
 }
 
 impl From<&str> for HeaderValue {
     fn from(s: &str) -> Self {
-        Self(Bytes::copy_from_slice(s.as_bytes()))
+        Self::copy(s.as_bytes())
     }
 }
 impl From<String> for HeaderValue {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s))
+        Self::inline(s.as_bytes()).unwrap_or_else(|| Self(Repr::Shared(Bytes::from(s))))
     }
 }
 impl From<Vec<u8>> for HeaderValue {
     fn from(v: Vec<u8>) -> Self {
-        Self(Bytes::from(v))
+        Self::inline(&v).unwrap_or_else(|| Self(Repr::Shared(Bytes::from(v))))
     }
 }
 impl From<&[u8]> for HeaderValue {
     fn from(v: &[u8]) -> Self {
-        Self(Bytes::copy_from_slice(v))
+        Self::copy(v)
     }
 }
 impl From<Bytes> for HeaderValue {
     fn from(v: Bytes) -> Self {
-        Self(v)
+        Self(Repr::Shared(v))
     }
 }
 impl From<u64> for HeaderValue {
-    fn from(v: u64) -> Self {
-        Self(Bytes::from(v.to_string()))
+    fn from(mut v: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        Self::copy(&digits[i..])
     }
 }
 impl From<u32> for HeaderValue {
     fn from(v: u32) -> Self {
-        Self(Bytes::from(v.to_string()))
+        Self::from(u64::from(v))
     }
 }
 impl From<Uuid> for HeaderValue {
     fn from(v: Uuid) -> Self {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        Self(Bytes::copy_from_slice(v.hyphenated().encode_lower(&mut buf).as_bytes()))
+        Self::copy(v.hyphenated().encode_lower(&mut buf).as_bytes())
     }
 }
 
 /// Message headers: insertion-ordered names (case-sensitive, as on every broker) to values.
 ///
 /// Messages carry few headers, so lookups scan a small vector; that beats hashing here.
+/// The vector is shared copy-on-write, so cloning headers (fan-out to several consumer
+/// groups, redelivery bookkeeping) costs one reference count.
 ///
 /// ```
 /// use bindery::Headers;
@@ -154,7 +209,7 @@ impl From<Uuid> for HeaderValue {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    entries: Vec<(Cow<'static, str>, HeaderValue)>,
+    entries: Arc<Vec<(Cow<'static, str>, HeaderValue)>>,
 }
 
 impl Headers {
@@ -164,7 +219,7 @@ impl Headers {
     /// assert!(bindery::Headers::new().is_empty());
     /// ```
     pub fn new() -> Self {
-        Self { entries: Vec::new() }
+        Self::default()
     }
 
     /// Room for `n` headers without reallocating.
@@ -173,7 +228,7 @@ impl Headers {
     /// assert!(bindery::Headers::with_capacity(4).is_empty());
     /// ```
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: Vec::with_capacity(n) }
+        Self { entries: Arc::new(Vec::with_capacity(n)) }
     }
 
     /// Sets `name` to `value`, replacing an earlier value.
@@ -187,9 +242,10 @@ impl Headers {
     pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
         let name = name.into();
         let value = value.into();
-        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+        let entries = Arc::make_mut(&mut self.entries);
+        match entries.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
-            None => self.entries.push((name, value)),
+            None => entries.push((name, value)),
         }
     }
 
@@ -204,7 +260,7 @@ impl Headers {
     pub fn insert_if_absent(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
         let name = name.into();
         if !self.contains(&name) {
-            self.entries.push((name, value.into()));
+            Arc::make_mut(&mut self.entries).push((name, value.into()));
         }
     }
 
@@ -249,7 +305,7 @@ impl Headers {
     /// ```
     pub fn remove(&mut self, name: &str) -> Option<HeaderValue> {
         let at = self.entries.iter().position(|(n, _)| n == name)?;
-        Some(self.entries.remove(at).1)
+        Some(Arc::make_mut(&mut self.entries).remove(at).1)
     }
 
     /// Number of headers.

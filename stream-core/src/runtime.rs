@@ -34,6 +34,7 @@ pub(crate) struct Runtime {
     outputs: Mutex<HashMap<String, Arc<OutputBinding>>>,
     health: Mutex<HashMap<String, Health>>,
     cancel: CancellationToken,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -81,6 +82,11 @@ impl Runtime {
         Ok(out)
     }
 
+    /// True once shutdown began (a cheap check for per-message paths).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn set_health(&self, binding: &str, health: Health) {
         if let Ok(mut h) = self.health.lock() {
             h.insert(binding.to_string(), health);
@@ -94,6 +100,7 @@ pub(crate) struct OutputBinding {
     spec: ProducerSpec,
     binder: Arc<dyn Binder>,
     content_type: String,
+    content_type_header: HeaderValue,
     partition_key: Option<String>,
     retry_interval: Duration,
     cancel: CancellationToken,
@@ -113,7 +120,17 @@ impl OutputBinding {
         retry_interval: Duration,
         cancel: CancellationToken,
     ) -> Self {
-        Self { spec, binder, content_type, partition_key, retry_interval, cancel, producer: OnceCell::new() }
+        let content_type_header = HeaderValue::from(content_type.clone());
+        Self {
+            spec,
+            binder,
+            content_type,
+            content_type_header,
+            partition_key,
+            retry_interval,
+            cancel,
+            producer: OnceCell::new(),
+        }
     }
 
     async fn producer(&self) -> Result<&Arc<dyn Producer>> {
@@ -148,7 +165,7 @@ impl OutputBinding {
             headers.insert(names::TIMESTAMP, now_millis());
         }
         if !headers.contains(names::CONTENT_TYPE) {
-            headers.insert(names::CONTENT_TYPE, self.content_type.clone());
+            headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
         }
     }
 
@@ -169,15 +186,17 @@ impl OutputBinding {
         payload: &U,
         mut headers: Headers,
     ) -> Result<RawMessage> {
-        let content_type = match headers.content_type() {
-            Some(ct) => ct.to_string(),
-            None => {
-                headers.insert(names::CONTENT_TYPE, self.content_type.clone());
-                self.content_type.clone()
-            }
-        };
+        if headers.is_empty() {
+            headers = Headers::with_capacity(6); // contentType, id, timestamp, correlation, key, traceparent
+        }
+        let own_type = headers.content_type().is_none();
+        if own_type {
+            headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
+        }
+        let content_type =
+            if own_type { self.content_type.as_str() } else { headers.content_type().unwrap_or_default() };
         let bytes = codecs
-            .encode(payload, &content_type)
+            .encode(payload, content_type)
             .map_err(|e| Error::new(ErrorKind::Codec, format!("binding `{}`: {e}", self.spec.binding)))?;
         if let (Some(selector), false) = (&self.partition_key, headers.contains(names::KEY)) {
             if let Some(key) = partition_key(selector, payload, &headers) {
@@ -302,6 +321,7 @@ impl AppBuilder {
             outputs: Mutex::new(HashMap::new()),
             health: Mutex::new(HashMap::new()),
             cancel: CancellationToken::new(),
+            stopping: Default::default(),
         });
         // Resolve every binder now: an unlinked type is a startup error, not a runtime surprise.
         for h in &handlers {
@@ -662,6 +682,21 @@ async fn consume(
     tokio::pin!(cancelled);
     if concurrency <= 1 {
         let end = loop {
+            // Fast path: take what is already buffered without polling the other futures.
+            match rx.try_recv() {
+                Ok(d) if !pipeline.env.runtime.is_stopping() => {
+                    pipeline.process(d).await;
+                    continue;
+                }
+                Ok(d) => {
+                    drop(d); // shutting down: requeued
+                    break ConsumeEnd::Shutdown;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    break ConsumeEnd::Lost("binder closed the input channel".into());
+                }
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
             tokio::select! {
                 biased;
                 _ = &mut cancelled => break ConsumeEnd::Shutdown,
@@ -772,6 +807,7 @@ impl RunningApp {
     pub async fn shutdown(self) -> Result<()> {
         let rt = self.runtime;
         let timeout = rt.config.shutdown_timeout();
+        rt.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         rt.cancel.cancel();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut clean = true;
@@ -860,6 +896,7 @@ pub(crate) fn test_invocation(message: RawMessage) -> Invocation {
         outputs: Mutex::new(HashMap::new()),
         health: Mutex::new(HashMap::new()),
         cancel: CancellationToken::new(),
+        stopping: Default::default(),
     });
     let env =
         Arc::new(HandlerEnv { handler: "test".into(), runtime, input_content_type: codec::JSON.into(), output: None });

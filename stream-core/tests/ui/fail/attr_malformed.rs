@@ -1,0 +1,6 @@
+#[bindery::sink(input)]
+async fn audit(order: String) {
+    let _ = order;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[bindery::processor(input = "orders")]
+struct Order {
+    id: u64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[bindery::sink(inputt = "orders")]
+async fn audit(order: String) {
+    let _ = order;
+}
+
+fn main() {}

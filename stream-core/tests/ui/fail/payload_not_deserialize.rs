@@ -1,0 +1,10 @@
+struct Order {
+    id: u64,
+}
+
+#[bindery::sink]
+async fn audit(order: Order) {
+    let _ = order.id;
+}
+
+fn main() {}

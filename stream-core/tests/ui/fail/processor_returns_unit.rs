@@ -1,0 +1,6 @@
+#[bindery::processor]
+async fn bill(order: String) -> () {
+    let _ = order;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[bindery::sink]
+async fn audit(order: &str) {
+    let _ = order;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[bindery::sink]
+async fn audit(pair: (u64, String)) {
+    let _ = pair;
+}
+
+fn main() {}

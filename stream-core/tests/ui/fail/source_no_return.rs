@@ -1,0 +1,4 @@
+#[bindery::source(output = "ticks")]
+async fn tick() {}
+
+fn main() {}

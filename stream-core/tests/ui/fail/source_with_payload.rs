@@ -1,0 +1,6 @@
+#[bindery::source(output = "ticks")]
+async fn tick(seed: u64) -> u64 {
+    seed
+}
+
+fn main() {}
