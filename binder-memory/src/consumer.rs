@@ -54,7 +54,11 @@ pub(crate) fn spawn_pump(
                 };
                 tokio::select! {
                     biased;
-                    sent = channel.send(delivery) => if sent.is_err() { return }, // handle requeues on drop
+                    sent = channel.send(delivery) => if sent.is_err() {
+                        // The runtime side is gone (aborted): leave, returning unsettled work.
+                        group.leave(member.id);
+                        return;
+                    },
                     _ = member.dropped.cancelled() => return,
                     _ = stop.cancelled() => return,
                 }
@@ -70,10 +74,24 @@ pub(crate) fn spawn_pump(
                 _ = &mut ready => {}
                 _ = stop.cancelled() => return,
                 _ = member.dropped.cancelled() => return,
-                _ = channel.closed() => return,
+                _ = channel.closed() => {
+                    group.leave(member.id);
+                    return;
+                }
             }
         }
     })
+}
+
+impl Drop for MemoryConsumer {
+    fn drop(&mut self) {
+        // Dropped without `close` (the app was aborted): nothing will settle our deliveries.
+        self.stop.cancel();
+        self.group.leave(self.member.id);
+        if self.group.anonymous {
+            self.topic.remove_group(&self.group.name);
+        }
+    }
 }
 
 #[async_trait]
