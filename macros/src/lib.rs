@@ -63,9 +63,15 @@ impl Errors {
 /// followed or preceded by a `Context`. The return is `T`, `Message<T>`, `Option<_>` (filter),
 /// `Vec<_>` (split), or any of these in a `Result<_, E>`; an `Err` is retried, then dead-lettered.
 ///
-/// ```ignore
+/// ```
+/// use bindery::prelude::*;
+/// # #[derive(Deserialize)] struct Order { id: u64, cents: u64 }
+/// # #[derive(Serialize)] struct Invoice { order: u64, cents: u64 }
 /// #[bindery::processor(input = "orders", output = "invoices")]
-/// async fn bill(order: Order) -> Result<Invoice, bindery::HandlerError> { /* ... */ }
+/// async fn bill(order: Order) -> Result<Invoice, bindery::HandlerError> {
+///     Ok(Invoice { order: order.id, cents: order.cents })
+/// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn processor(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -77,9 +83,15 @@ pub fn processor(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Attributes (all optional): `input` (default `<fn>-in-0`), `group`. Returns `()` or
 /// `Result<(), E>`.
 ///
-/// ```ignore
+/// ```
+/// use bindery::prelude::*;
+/// # #[derive(Deserialize)] struct Invoice { order: u64 }
 /// #[bindery::sink(input = "invoices", group = "audit")]
-/// async fn audit(msg: bindery::Message<Invoice>) -> anyhow::Result<()> { /* ... */ }
+/// async fn audit(msg: bindery::Message<Invoice>) -> anyhow::Result<()> {
+///     println!("invoice for order {} ({:?})", msg.payload().order, msg.headers().correlation_id());
+///     Ok(())
+/// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn sink(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -89,9 +101,14 @@ pub fn sink(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// A polled source: called every `interval` (a human duration, default `"1s"`); what it returns
 /// is published to `output` (default `<fn>-out-0`). Return `Option<T>` to skip a tick.
 ///
-/// ```ignore
+/// ```
+/// use bindery::prelude::*;
+/// #[derive(Serialize)] struct Tick { at_ms: u128 }
 /// #[bindery::source(output = "ticks", interval = "1s")]
-/// async fn tick() -> Tick { /* ... */ }
+/// async fn tick() -> Tick {
+///     Tick { at_ms: std::time::UNIX_EPOCH.elapsed().map(|d| d.as_millis()).unwrap_or(0) }
+/// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn source(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -297,7 +297,9 @@ fn figment_error(e: figment::Error) -> Error {
             let mut key = e.path.join(".");
             let what = match &e.kind {
                 figment::error::Kind::UnknownField(field, expected) => {
-                    key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+                    if e.path.last() != Some(field) {
+                        key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+                    }
                     if expected.is_empty() {
                         "unknown key".to_string()
                     } else {
@@ -560,7 +562,7 @@ impl Config {
 /// One binder instance's settings: its name, type and type-specific keys.
 ///
 /// ```
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 /// struct MqOptions { uri: String }
 ///

@@ -4,11 +4,13 @@
 //! A binder crate implements [`Harness`] for its broker and expands [`conformance_tests!`]
 //! once; each rule of the delivery contract becomes its own `#[tokio::test]`:
 //!
-//! ```ignore
+//! ```text
 //! struct Memory(std::sync::Arc<bindery_memory::MemoryBroker>);
 //! impl bindery::conformance::Harness for Memory { /* binder(), dead_letters() */ }
 //! bindery::conformance_tests!(Memory::new());
 //! ```
+//!
+//! (`binder-memory/tests/conformance.rs` is the complete, running example.)
 //!
 //! Every case uses fresh, random destination and group names, so cases can share a broker.
 

@@ -387,9 +387,8 @@ fn validate(
         }
     }
     if forced.is_none() {
-        let refs = std::iter::once(config.default_binder().to_string())
-            .chain(config.binding_names().map(|n| config.binding(n).binder.unwrap_or_default()))
-            .filter(|r| !r.is_empty());
+        // The default binder is checked when a handler uses it (in `build`).
+        let refs = config.binding_names().filter_map(|n| config.binding(n).binder).filter(|r| !r.is_empty());
         for r in refs {
             if presets.contains_key(&r) || config.binder_names().any(|n| n == r) {
                 continue;
