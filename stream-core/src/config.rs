@@ -23,8 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Json, Toml, Yaml};
-use figment::value::{Uncased, UncasedStr};
+use figment::providers::{Format, Json, Toml, Yaml};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -278,6 +277,51 @@ fn env_key(var: &str, bindings: &[String], binders: &[String]) -> String {
     out.join(".")
 }
 
+/// `BINDERY_…` variables as a figment provider, keys mapped with relaxed binding.
+struct EnvVars {
+    dict: figment::value::Dict,
+}
+
+impl EnvVars {
+    fn from_vars(vars: impl IntoIterator<Item = (String, String)>, bindings: &[String], binders: &[String]) -> Self {
+        let mut dict = figment::value::Dict::new();
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("BINDERY_") else { continue };
+            if rest.eq_ignore_ascii_case("PROFILE") || rest.is_empty() {
+                continue;
+            }
+            let key = env_key(rest, bindings, binders);
+            // Values parse like TOML scalars: "3" is a number, "true" a bool, else a string.
+            let value: figment::value::Value = value.parse().unwrap_or_else(|_| figment::value::Value::from(value));
+            if let figment::value::Value::Dict(_, nested) = figment::util::nest(&key, value) {
+                merge_dict(&mut dict, nested);
+            }
+        }
+        Self { dict }
+    }
+}
+
+fn merge_dict(into: &mut figment::value::Dict, from: figment::value::Dict) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(figment::value::Value::Dict(_, a)), figment::value::Value::Dict(_, b)) => merge_dict(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+impl figment::Provider for EnvVars {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("BINDERY_ environment variable")
+    }
+
+    fn data(&self) -> std::result::Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.dict.clone()))
+    }
+}
+
 /// Where a config value came from, for error messages.
 fn describe(md: Option<&figment::Metadata>) -> String {
     match md {
@@ -341,7 +385,11 @@ impl Config {
     }
 
     pub(crate) fn load_with_handlers(path: impl AsRef<Path>, handler_bindings: &[String]) -> Result<Self> {
-        let path = path.as_ref();
+        let figment = Self::file_layers(path.as_ref(), std::env::var("BINDERY_PROFILE").ok())?;
+        Self::finish(figment, handler_bindings)
+    }
+
+    fn file_layers(path: &Path, profile: Option<String>) -> Result<Figment> {
         if !path.is_file() {
             return Err(Error::config(
                 path.display(),
@@ -350,7 +398,7 @@ impl Config {
             ));
         }
         let mut figment = Figment::new().merge(file_provider(path)?);
-        if let Ok(profile) = std::env::var("BINDERY_PROFILE") {
+        if let Some(profile) = profile {
             let profile_path = profile_path(path, &profile);
             if profile_path.is_file() {
                 figment = figment.merge(file_provider(&profile_path)?);
@@ -358,7 +406,40 @@ impl Config {
                 tracing::info!(path = %profile_path.display(), "no profile config file; using the base file only");
             }
         }
-        Self::finish(figment, handler_bindings)
+        Ok(figment)
+    }
+
+    /// Parses TOML text with the given variables standing in for the process environment
+    /// (only `BINDERY_…` ones are read). For tests of environment overrides.
+    ///
+    /// ```
+    /// let c = bindery::Config::from_toml_str_with_env(
+    ///     "[bindings.orders-in]\ngroup = \"a\"",
+    ///     [("BINDERY_BINDINGS__ORDERS_IN__GROUP".to_string(), "b".to_string())],
+    /// ).unwrap();
+    /// assert_eq!(c.binding("orders-in").group.as_deref(), Some("b"));
+    /// ```
+    pub fn from_toml_str_with_env(toml: &str, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        Self::finish_with_env(Figment::new().merge(Toml::string(toml)), &[], vars)
+    }
+
+    /// Like [`load`](Self::load), with the given variables standing in for the process
+    /// environment (including `BINDERY_PROFILE`).
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("bindery-doc-env-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("bindery.yaml"), "default-binder: memory\n").unwrap();
+    /// std::fs::write(dir.join("bindery-prod.yaml"), "default-binder: kafka\n").unwrap();
+    /// let env = [("BINDERY_PROFILE".to_string(), "prod".to_string())];
+    /// let c = bindery::Config::load_with_env(dir.join("bindery.yaml"), env).unwrap();
+    /// assert_eq!(c.default_binder(), "kafka");
+    /// ```
+    pub fn load_with_env(path: impl AsRef<Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let profile = vars.iter().find(|(k, _)| k == "BINDERY_PROFILE").map(|(_, v)| v.clone());
+        let figment = Self::file_layers(path.as_ref(), profile)?;
+        Self::finish_with_env(figment, &[], vars)
     }
 
     /// Parses TOML text (no profile overlay, but `BINDERY_…` variables still apply).
@@ -376,6 +457,14 @@ impl Config {
     }
 
     fn finish(figment: Figment, handler_bindings: &[String]) -> Result<Self> {
+        Self::finish_with_env(figment, handler_bindings, std::env::vars())
+    }
+
+    fn finish_with_env(
+        figment: Figment,
+        handler_bindings: &[String],
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
         // Names already known let `BINDERY_BINDINGS__ORDERS_IN__GROUP` find binding `orders-in`.
         let names = |key: &str| -> Vec<String> {
             figment
@@ -388,14 +477,7 @@ impl Config {
         let mut bindings = names("bindings");
         bindings.extend(handler_bindings.iter().cloned());
         let binders = names("binders");
-        let env = Env::prefixed("BINDERY_")
-            .filter_map(move |k: &UncasedStr| {
-                if k.as_str().eq_ignore_ascii_case("profile") {
-                    return None;
-                }
-                Some(Uncased::from_owned(env_key(k.as_str(), &bindings, &binders)))
-            })
-            .lowercase(false);
+        let env = EnvVars::from_vars(vars, &bindings, &binders);
         let figment = figment.merge(env);
         let root: RootConfig = figment.extract().map_err(figment_error)?;
         for (name, entry) in &root.binders {
