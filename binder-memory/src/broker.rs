@@ -66,16 +66,28 @@ pub struct Faults {
 
 impl Faults {
     /// The next `n` acknowledgements are lost: those messages are delivered again.
+    ///
+    /// ```
+    /// bindery_memory::MemoryBroker::new().faults().fail_next_acks(2);
+    /// ```
     pub fn fail_next_acks(&self, n: usize) {
         self.fail_acks.store(n, Ordering::SeqCst);
     }
 
     /// The next `n` deliveries are each delivered twice.
+    ///
+    /// ```
+    /// bindery_memory::MemoryBroker::new().faults().duplicate_next_deliveries(1);
+    /// ```
     pub fn duplicate_next_deliveries(&self, n: usize) {
         self.duplicates.store(n, Ordering::SeqCst);
     }
 
     /// Every delivery waits `delay` before reaching the consumer (zero to stop).
+    ///
+    /// ```
+    /// bindery_memory::MemoryBroker::new().faults().delay_deliveries(std::time::Duration::from_millis(5));
+    /// ```
     pub fn delay_deliveries(&self, delay: Duration) {
         self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }

@@ -72,36 +72,110 @@ impl std::fmt::Debug for TestAppBuilder {
 
 impl TestAppBuilder {
     /// Reads binding settings from a config file (binders are replaced by memory).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo)
+    ///     .config_file("/no/such/file.toml").start().await;
+    /// assert!(app.unwrap_err().is_config());
+    /// Ok(())
+    /// # }
+    /// ```
     pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config_file = Some(path.into());
         self
     }
 
     /// Reads binding settings from TOML text.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo)
+    ///     .config_toml("[bindings.out]\ndestination = \"echoed\"").start().await?;
+    /// app.input("in").send_json(&"hi").await?;
+    /// assert_eq!(app.output("echoed").recv_json::<String>().await?, "hi");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn config_toml(mut self, toml: &str) -> Self {
         self.config_toml = Some(toml.to_string());
         self
     }
 
     /// Adds a handler built in code.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// assert_eq!(app.app()?.health().is_up(), true);
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn handler(mut self, handler: Handler) -> Self {
         self.handlers.push(handler);
         self
     }
 
     /// Whether to run the attribute-registered handlers too (default true).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn registered_handlers(mut self, yes: bool) -> Self {
         self.skip_registered = !yes;
         self
     }
 
     /// How long `recv` waits (default 5s).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo)
+    ///     .recv_timeout(std::time::Duration::from_millis(50)).start().await?;
+    /// assert!(app.output("out").recv().await.unwrap_err().is_timeout());
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn recv_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// Starts the app on a fresh memory broker.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn start(self) -> Result<TestApp> {
         let broker = MemoryBroker::recording();
         let mut builder: AppBuilder = App::builder()
@@ -131,21 +205,73 @@ impl TestAppBuilder {
 
 impl TestApp {
     /// Every registered handler on the memory binder, with `./bindery.toml` if there is one.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// # drop(echo);
+    /// let app = bindery_memory::TestApp::start().await?; // every #[processor]/#[sink]/#[source] in the program
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn start() -> Result<TestApp> {
         TestAppBuilder::default().start().await
     }
 
     /// A builder for more control.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder::default()
     }
 
     /// Publishes into `destination`.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"ping").await?;
+    /// assert_eq!(app.output("in").recv_json::<String>().await?, "ping"); // inputs are recorded too
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn input(&self, destination: &str) -> Input {
         Input { broker: self.broker.clone(), destination: destination.to_string() }
     }
 
     /// Reads what was published to `destination`.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"a").await?;
+    /// app.input("in").send_json(&"b").await?;
+    /// let out = app.output("out");
+    /// assert_eq!(out.recv_json::<String>().await?, "a");
+    /// assert_eq!(out.recv_json::<String>().await?, "b");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn output(&self, destination: &str) -> Output {
         Output {
             broker: self.broker.clone(),
@@ -156,21 +282,77 @@ impl TestApp {
     }
 
     /// The dead letters of `destination` consumed by `group`, with their headers.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo.group("g")).start().await?;
+    /// app.input("in").send_raw(Message::new(bindery::Bytes::from_static(b"not json"))).await?;
+    /// let dlq = app.output("in.g.dlq"); // dead letters are a destination like any other
+    /// let dead = dlq.recv().await?;
+    /// assert_eq!(dead.headers().get_str("x-exception-kind"), Some("decode"));
+    /// assert_eq!(app.dead_letters("in", "g").len(), 1);
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn dead_letters(&self, destination: &str, group: &str) -> Vec<RawMessage> {
         self.broker.history(&naming::dead_letter_topic(destination, group))
     }
 
     /// The broker, for fault injection and inspection.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.broker().faults().duplicate_next_deliveries(1);
+    /// app.input("in").send_json(&"twice").await?;
+    /// let out = app.output("out");
+    /// assert_eq!(out.recv_json::<String>().await?, "twice");
+    /// assert_eq!(out.recv_json::<String>().await?, "twice");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn broker(&self) -> &Arc<MemoryBroker> {
         &self.broker
     }
 
     /// The running app (health, imperative sources).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.app()?.source::<String>("in")?.send("via the app".into()).await?;
+    /// assert_eq!(app.output("out").recv_json::<String>().await?, "via the app");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn app(&self) -> Result<&RunningApp> {
         self.running.as_ref().ok_or_else(|| Error::closed("test app already shut down"))
     }
 
     /// Graceful shutdown.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn shutdown(mut self) -> Result<()> {
         match self.running.take() {
             Some(r) => r.shutdown().await,
@@ -188,6 +370,19 @@ pub struct Input {
 
 impl Input {
     /// Publishes `value` as JSON.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"x").await?;
+    /// assert_eq!(app.output("out").recv_json::<String>().await?, "x");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let bytes =
             serde_json::to_vec(value).map_err(|e| Error::codec(format!("cannot encode test input as JSON: {e}")))?;
@@ -195,6 +390,20 @@ impl Input {
     }
 
     /// Publishes a message with headers, its payload as JSON.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_message(Message::new("x").with_correlation_id("c-9")).await?;
+    /// let m = app.output("out").recv_message::<String>().await?;
+    /// assert_eq!(m.headers().correlation_id(), Some("c-9"));
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn send_message<T: Serialize>(&self, message: Message<T>) -> Result<()> {
         let (payload, mut headers) = message.into_parts();
         let bytes =
@@ -204,18 +413,25 @@ impl Input {
     }
 
     /// Publishes bytes and headers exactly as given (for undecodable or odd inputs).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_raw(Message::new(bindery::Bytes::from_static(b"\"raw\""))).await?;
+    /// assert_eq!(app.output("out").recv_json::<String>().await?, "raw");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn send_raw(&self, mut message: RawMessage) -> Result<()> {
         let h = message.headers_mut();
-        h.insert_if_absent(bindery::headers::names::ID, uuid_like());
+        h.insert_if_absent(bindery::headers::names::ID, uuid::Uuid::new_v4());
         self.broker.publish(&self.destination, message);
         Ok(())
     }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    format!("test-{:016x}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Reads one destination's messages in order.
@@ -229,6 +445,20 @@ pub struct Output {
 
 impl Output {
     /// Waits for this destination's next message (up to the test timeout).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"x").await?;
+    /// let raw = app.output("out").recv().await?;
+    /// assert_eq!(&raw.payload()[..], b"\"x\"");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn recv(&self) -> Result<RawMessage> {
         let topic = self.broker.topic(&self.destination);
         let deadline = tokio::time::Instant::now() + self.timeout;
@@ -259,6 +489,19 @@ impl Output {
     }
 
     /// Waits for the next message and decodes its JSON payload.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"x").await?;
+    /// assert_eq!(app.output("out").recv_json::<String>().await?, "x");
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn recv_json<T: DeserializeOwned>(&self) -> Result<T> {
         let m = self.recv().await?;
         serde_json::from_slice(m.payload())
@@ -266,6 +509,20 @@ impl Output {
     }
 
     /// Waits for the next message and decodes it with its headers.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"x").await?;
+    /// let m = app.output("out").recv_message::<String>().await?;
+    /// assert!(m.headers().id().is_some());
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn recv_message<T: DeserializeOwned>(&self) -> Result<Message<T>> {
         let m = self.recv().await?;
         let (payload, headers) = m.into_parts();
@@ -275,6 +532,20 @@ impl Output {
     }
 
     /// Everything published to this destination so far, whatever was already received.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> bindery::Result<()> {
+    /// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m])
+    /// }).input("in").output("out");
+    /// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+    /// app.input("in").send_json(&"x").await?;
+    /// app.output("out").recv().await?;
+    /// assert_eq!(app.output("out").all().len(), 1);
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub fn all(&self) -> Vec<RawMessage> {
         self.broker.history(&self.destination)
     }

@@ -51,6 +51,10 @@ impl Errors {
     fn at(&mut self, span: Span, msg: impl std::fmt::Display) {
         self.push(syn::Error::new(span, msg));
     }
+    /// An error covering all of `node` (a whole type, not just its first token).
+    fn on(&mut self, node: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(node, msg));
+    }
 }
 
 /// A processor: consumes one message from its input binding and publishes what it returns to
@@ -172,7 +176,7 @@ fn parse_attrs(kind: Kind, attr: TokenStream2, errors: &mut Errors) -> Attrs {
             "group" => attrs.group = Some(lit),
             "interval" => match humantime::parse_duration(&lit.value()) {
                 Ok(d) if d.as_millis() > 0 => attrs.interval_ms = Some(d.as_millis() as u64),
-                Ok(_) => errors.at(lit.span(), "`interval` must be longer than zero"),
+                Ok(_) => errors.at(lit.span(), "`interval` must be at least 1ms"),
                 Err(e) => errors.at(
                     lit.span(),
                     format!("`interval` is not a duration ({e}); write e.g. \"250ms\", \"1s\", \"5m\""),
@@ -246,7 +250,7 @@ fn decode_arg(ty: &Type, errors: &mut Errors) -> TokenStream2 {
     {
         {
             let Some(inner) = args.first() else {
-                errors.at(span, "`Message` needs its payload type: `Message<T>`");
+                errors.on(ty, "`Message` needs its payload type: `Message<T>`");
                 return quote!(());
             };
             if is_named(inner, "Bytes") {
@@ -263,23 +267,30 @@ fn decode_arg(ty: &Type, errors: &mut Errors) -> TokenStream2 {
 
 enum OutShape {
     None,
-    Value,
-    Message,
-    Values,
-    Messages,
+    /// One item; `message` when it is a `Message<_>`.
+    One {
+        message: bool,
+    },
+    /// `Option<_>` or `Vec<_>` of items.
+    Many {
+        message: bool,
+    },
 }
 
-fn out_shape(ty: &Type) -> OutShape {
+/// The output's shape and its payload type (for spans and the `Bytes` pass-through).
+fn out_shape(ty: &Type) -> (OutShape, Option<&Type>) {
     if is_unit(ty) {
-        return OutShape::None;
+        return (OutShape::None, None);
     }
     match last_segment(ty) {
-        Some((n, _)) if n == "Message" => OutShape::Message,
+        Some((n, args)) if n == "Message" => (OutShape::One { message: true }, args.first().copied()),
         Some((n, args)) if (n == "Option" || n == "Vec") && args.len() == 1 => match last_segment(args[0]) {
-            Some((inner, _)) if inner == "Message" => OutShape::Messages,
-            _ => OutShape::Values,
+            Some((inner, inner_args)) if inner == "Message" => {
+                (OutShape::Many { message: true }, inner_args.first().copied())
+            }
+            _ => (OutShape::Many { message: false }, Some(args[0])),
         },
-        _ => OutShape::Value,
+        _ => (OutShape::One { message: false }, Some(ty)),
     }
 }
 
@@ -288,9 +299,8 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(e) => {
-            let mut e = syn::Error::new(e.span(), format!("#[bindery::{}] goes on an `async fn`", kind.name()));
-            e.combine(syn::Error::new(Span::call_site(), "handler attribute used here"));
-            let err = e.into_compile_error();
+            let err = syn::Error::new(e.span(), format!("#[bindery::{}] goes on an `async fn`", kind.name()))
+                .into_compile_error();
             return quote!(#err #item);
         }
     };
@@ -300,7 +310,7 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         errors.at(sig.fn_token.span(), format!("#[bindery::{}] needs an `async fn`", kind.name()));
     }
     if !sig.generics.params.is_empty() {
-        errors.at(sig.generics.span(), "handlers cannot be generic: bindery must know the payload type");
+        errors.on(&sig.generics, "handlers cannot be generic: bindery must know the payload type");
     }
     if let Some(v) = &sig.variadic {
         errors.at(v.span(), "handlers cannot be variadic");
@@ -315,7 +325,7 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     for (i, arg) in sig.inputs.iter().enumerate() {
         let ty = match arg {
             FnArg::Receiver(r) => {
-                errors.at(r.span(), "handlers are free functions, not methods");
+                errors.on(r, "handlers are free functions, not methods");
                 continue;
             }
             FnArg::Typed(pt) => &*pt.ty,
@@ -323,7 +333,7 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         let var = syn::Ident::new(&format!("__arg{i}"), Span::call_site());
         if is_named(ty, "Context") {
             if context_seen {
-                errors.at(ty.span(), "only one `Context` argument is allowed");
+                errors.on(ty, "only one `Context` argument is allowed");
             }
             context_seen = true;
             decode.push(quote_spanned!(ty.span()=> let #var: #ty = __inv.context();));
@@ -360,14 +370,23 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             _ => (false, Some((**ty).clone())),
         },
     };
-    let shape = inner.as_ref().map(out_shape).unwrap_or(OutShape::None);
+    let (shape, payload_ty) = match inner.as_ref() {
+        Some(t) => out_shape(t),
+        None => (OutShape::None, None),
+    };
     let ret_span = match &sig.output {
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
+    // Type errors about the output (not `Serialize`) land on the payload type itself.
+    let payload_span = payload_ty.map(|t| t.span()).unwrap_or(ret_span);
+    let raw_bytes = payload_ty.is_some_and(|t| is_named(t, "Bytes"));
     match (kind, &shape) {
         (Kind::Sink, OutShape::None) => {}
-        (Kind::Sink, _) => errors.at(ret_span, "a sink returns `()` or `Result<(), E>`; use #[bindery::processor] to publish results"),
+        (Kind::Sink, _) => errors.on(
+            &sig.output,
+            "a sink returns `()` or `Result<(), E>`; use #[bindery::processor] to publish results",
+        ),
         (Kind::Processor | Kind::Source, OutShape::None) => errors.at(
             ret_span,
             format!("a {} must return what it publishes (`T`, `Message<T>`, `Option<T>`, `Vec<T>`); use #[bindery::sink] for handlers without output", kind.name()),
@@ -384,17 +403,22 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     } else {
         quote!()
     };
+    let (one, many) = if raw_bytes { ("output_bytes", "outputs_bytes") } else { ("output", "outputs") };
+    // The method names carry the payload's span so a missing `Serialize` points at the user's type.
+    let (one, many) = (syn::Ident::new(one, payload_span), syn::Ident::new(many, payload_span));
     let outputs = match shape {
         OutShape::None => quote!({
             let () = __ret;
             Ok(::bindery::__private::Outputs::none())
         }),
-        OutShape::Value => quote_spanned!(ret_span=> __inv.output(::bindery::__private::Message::new(__ret))),
-        OutShape::Message => quote_spanned!(ret_span=> __inv.output(__ret)),
-        OutShape::Values => {
-            quote_spanned!(ret_span=> __inv.outputs(::std::iter::IntoIterator::into_iter(__ret).map(::bindery::__private::Message::new)))
+        OutShape::One { message: false } => {
+            quote_spanned!(payload_span=> __inv.#one(::bindery::__private::Message::new(__ret)))
         }
-        OutShape::Messages => quote_spanned!(ret_span=> __inv.outputs(__ret)),
+        OutShape::One { message: true } => quote_spanned!(payload_span=> __inv.#one(__ret)),
+        OutShape::Many { message: false } => quote_spanned!(payload_span=>
+            __inv.#many(::std::iter::IntoIterator::into_iter(__ret).map(::bindery::__private::Message::new))
+        ),
+        OutShape::Many { message: true } => quote_spanned!(payload_span=> __inv.#many(__ret)),
     };
 
     let lit = |s: String| LitStr::new(&s, Span::call_site());

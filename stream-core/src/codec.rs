@@ -204,7 +204,9 @@ impl Codecs {
                     .collect::<Option<Vec<u8>>>()
                     .map(Bytes::from)
                     .ok_or_else(|| Error::codec("application/octet-stream output must be bytes or a string")),
-                Ok(_) => Err(Error::codec("application/octet-stream output must be bytes or a string; return `Bytes`")),
+                Ok(_) => Err(Error::codec(
+                    "application/octet-stream output must be a string or a byte sequence; return `Bytes` to send bytes as they are",
+                )),
                 Err(e) => Err(Error::codec(format!("cannot encode payload: {e}"))),
             },
             None => {

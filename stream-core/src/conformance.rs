@@ -494,8 +494,16 @@ pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
     let dest_in = unique("corr-in");
     let dest_out = unique("corr-out");
     let out = Collector::default();
-    let relay = Handler::processor("relay", |m: Message<Probe>, _ctx: Context| async move {
-        Ok::<_, HandlerError>(vec![Message::new(m.into_payload())])
+    let inbound_ids: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
+    let ids_seen = inbound_ids.clone();
+    let relay = Handler::processor("relay", move |m: Message<Probe>, ctx: Context| {
+        let ids_seen = ids_seen.clone();
+        async move {
+            if let (Ok(mut seen), Some(id)) = (ids_seen.lock(), ctx.headers().get_str("id")) {
+                seen.insert(m.payload().id, id.to_string());
+            }
+            Ok::<_, HandlerError>(vec![Message::new(m.into_payload())])
+        }
     })
     .input("in")
     .output("out");
@@ -513,8 +521,9 @@ pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
             Message::new(probe(1, "k", 0)).with_correlation_id("conversation-1").with_header("traceparent", tp),
         )
         .await?;
-    source.send_message(Message::new(probe(2, "k", 1)).with_header("id", "input-id-2")).await?;
+    source.send(probe(2, "k", 1)).await?;
     out.wait_until(h.timeout(), "both relayed messages", |v| ids(v).len() == 2).await?;
+    let inbound = inbound_ids.lock().map(|m| m.clone()).unwrap_or_default();
     for m in out.snapshot() {
         let hd = m.headers();
         match m.payload().id {
@@ -522,9 +531,13 @@ pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
                 ensure(hd.correlation_id() == Some("conversation-1"), || format!("correlationId not kept: {hd:?}"))?;
                 ensure(hd.traceparent() == Some(tp), || format!("traceparent not propagated: {hd:?}"))?;
             }
-            _ => ensure(hd.correlation_id() == Some("input-id-2"), || {
-                format!("correlationId should be the input id: {hd:?}")
-            })?,
+            n => {
+                let input_id = inbound.get(&n).cloned().unwrap_or_default();
+                ensure(!input_id.is_empty() && hd.correlation_id() == Some(input_id.as_str()), || {
+                    format!("correlationId should be the input id {input_id:?}: {hd:?}")
+                })?;
+                ensure(hd.get_str("id") != Some(input_id.as_str()), || "an output must get its own id".into())?;
+            }
         }
         ensure(hd.content_type().is_some_and(|c| c.starts_with("application/json")), || {
             format!("contentType: {hd:?}")

@@ -112,6 +112,8 @@ impl std::fmt::Display for Failure {
 }
 
 /// Encoded outputs of one invocation, each for a binding (`None` = the handler's output).
+/// Not public API: generated code builds it.
+#[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Outputs {
     pub(crate) items: Vec<(Option<String>, RawMessage)>,
@@ -153,6 +155,8 @@ pub(crate) struct InvocationState {
 }
 
 /// One call of a handler: the inbound message and what the handler may reach.
+/// Not public API: generated code and [`Handler`] use it; applications see [`Context`].
+#[doc(hidden)]
 /// Generated code and [`Handler`] use it; applications normally see [`Context`] instead.
 #[derive(Clone)]
 pub struct Invocation {
@@ -245,6 +249,27 @@ impl Invocation {
         Ok(out)
     }
 
+    /// One output whose payload bytes pass through unencoded.
+    pub fn output_bytes(&self, message: Message<Bytes>) -> Result<Outputs, Failure> {
+        self.outputs_bytes(std::iter::once(message))
+    }
+
+    /// Outputs whose payload bytes pass through unencoded.
+    pub fn outputs_bytes(&self, messages: impl IntoIterator<Item = Message<Bytes>>) -> Result<Outputs, Failure> {
+        let binding = self.output_binding()?;
+        let mut out = Outputs::none();
+        for m in messages {
+            out.items.push((None, binding.encode_bytes(m)));
+        }
+        Ok(out)
+    }
+
+    fn output_binding(&self) -> Result<&Arc<crate::runtime::OutputBinding>, Failure> {
+        self.env.output.as_ref().ok_or_else(|| {
+            Failure::encode(format!("handler `{}` returned a value but has no output binding", self.env.handler))
+        })
+    }
+
     fn push_output<U: Serialize>(&self, out: &mut Outputs, message: Message<U>) -> Result<(), Failure> {
         let binding = self.env.output.as_ref().ok_or_else(|| {
             Failure::encode(format!("handler `{}` returned a value but has no output binding", self.env.handler))
@@ -284,28 +309,69 @@ pub struct Context {
 
 impl Context {
     /// The inbound message's headers (empty for sources).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// #[bindery::sink(input = "ctx-doc-headers")]
+    /// async fn look(order: serde_json::Value, ctx: Context) {
+    ///     let tenant = ctx.headers().get_str("tenant");
+    ///     println!("{order} for {tenant:?}");
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn headers(&self) -> &Headers {
         self.inv.state.message.headers()
     }
 
     /// The conversation id: the inbound `correlationId`, else its `id`.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// #[bindery::sink(input = "ctx-doc-corr")]
+    /// async fn look(order: serde_json::Value, ctx: Context) {
+    ///     println!("{order} in conversation {:?}", ctx.correlation_id());
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn correlation_id(&self) -> Option<&str> {
         let h = self.headers();
         h.correlation_id().or_else(|| h.get_str(names::ID))
     }
 
     /// Which attempt this is (1 = first).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// #[bindery::sink(input = "ctx-doc-attempt")]
+    /// async fn look(order: serde_json::Value, ctx: Context) {
+    ///     if ctx.delivery_attempt() > 1 { println!("retrying {order}"); }
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn delivery_attempt(&self) -> u32 {
         self.inv.state.attempt.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The name of the handler being run.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// #[bindery::sink(input = "ctx-doc-name")]
+    /// async fn look(order: serde_json::Value, ctx: Context) {
+    ///     assert_eq!(ctx.handler_name(), "look");
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn handler_name(&self) -> &str {
         &self.inv.env.handler
     }
 
     /// Queues `value` for binding `binding` (any name; its destination, binder and content type
     /// come from `[bindings.<binding>]`, defaulting to a destination of the same name).
+    /// ```
+    /// # use bindery::prelude::*;
+    /// #[bindery::sink(input = "ctx-doc-send")]
+    /// async fn look(order: serde_json::Value, ctx: Context) {
+    ///     let _ = ctx.send("audit-log", &order);
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn send<U: Serialize + ?Sized>(&self, binding: &str, value: &U) -> Result<(), Error> {
         let out = self.inv.env.runtime.output(binding)?;
         let raw = out.encode_ref(&self.inv.env.runtime.codecs, value, Headers::new())?;
@@ -314,6 +380,14 @@ impl Context {
     }
 
     /// Queues a message with headers for binding `binding`.
+    /// ```
+    /// # use bindery::prelude::*;
+    /// #[bindery::sink(input = "ctx-doc-sendm")]
+    /// async fn look(order: serde_json::Value, ctx: Context) {
+    ///     let _ = ctx.send_message("audit-log", Message::new(order).with_key("k"));
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn send_message<U: Serialize>(&self, binding: &str, message: Message<U>) -> Result<(), Error> {
         let out = self.inv.env.runtime.output(binding)?;
         let raw = out.encode(&self.inv.env.runtime.codecs, message)?;
@@ -328,12 +402,15 @@ impl Context {
     }
 }
 
-/// The erased form every handler takes.
+/// The erased form every handler takes. Not public API.
+#[doc(hidden)]
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Outputs, Failure>> + Send + 'static>>;
-/// The erased handler function.
+/// The erased handler function. Not public API.
+#[doc(hidden)]
 pub type HandlerFn = Arc<dyn Fn(Invocation) -> HandlerFuture + Send + Sync + 'static>;
 
-/// Wraps an async function of [`Invocation`] as a [`HandlerFn`].
+/// Wraps an async function of [`Invocation`] as a [`HandlerFn`]. Not public API.
+#[doc(hidden)]
 pub fn handler_fn<F, Fut>(f: F) -> HandlerFn
 where
     F: Fn(Invocation) -> Fut + Send + Sync + 'static,
@@ -342,7 +419,8 @@ where
     Arc::new(move |inv| Box::pin(f(inv)) as HandlerFuture)
 }
 
-/// Turns a handler's error into a retryable [`Failure`].
+/// Turns a handler's error into a retryable [`Failure`]. Not public API.
+#[doc(hidden)]
 pub fn failure<E: Into<BoxError>>(e: E) -> Failure {
     Failure::handler(e.into().to_string())
 }
@@ -386,6 +464,13 @@ impl std::fmt::Debug for Handler {
 
 impl Handler {
     /// A processor: typed input, any number of typed outputs.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let double = bindery::Handler::processor("double", |m: Message<u64>, _ctx: Context| async move {
+    ///     Ok::<_, HandlerError>(vec![m.map(|n| n * 2)])
+    /// });
+    /// assert_eq!(double.input_binding(), Some("double-in-0"));
+    /// ```
     pub fn processor<T, U, E, F, Fut>(name: &str, f: F) -> Self
     where
         T: DeserializeOwned + Send + 'static,
@@ -407,6 +492,11 @@ impl Handler {
     }
 
     /// A sink: typed input, no outputs (but [`Context::send`] works).
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) });
+    /// assert_eq!(h.output_binding(), None);
+    /// ```
     pub fn sink<T, E, F, Fut>(name: &str, f: F) -> Self
     where
         T: DeserializeOwned + Send + 'static,
@@ -427,6 +517,13 @@ impl Handler {
     }
 
     /// A polled source: called every `interval`; `None` publishes nothing this time.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let tick = bindery::Handler::source("tick", std::time::Duration::from_secs(1), || async {
+    ///     Ok::<_, HandlerError>(Some(Message::new("tick")))
+    /// });
+    /// assert_eq!(tick.output_binding(), Some("tick-out-0"));
+    /// ```
     pub fn source<U, E, F, Fut>(name: &str, interval: Duration, f: F) -> Self
     where
         U: Serialize + Send + 'static,
@@ -450,6 +547,12 @@ impl Handler {
     }
 
     /// A handler from its erased function (what the macros generate).
+    /// ```
+    /// use bindery::prelude::*;
+    /// let f = bindery::__private::handler_fn(|_inv| async { Ok(bindery::__private::Outputs::none()) });
+    /// let h = bindery::Handler::raw("noop", bindery::handler::HandlerKind::Sink, f);
+    /// assert_eq!(h.input_binding(), Some("noop-in-0"));
+    /// ```
     pub fn raw(name: &str, kind: HandlerKind, func: HandlerFn) -> Self {
         let input = (kind != HandlerKind::Source).then(|| format!("{name}-in-0"));
         let output = (kind != HandlerKind::Sink).then(|| format!("{name}-out-0"));
@@ -457,45 +560,86 @@ impl Handler {
     }
 
     /// Sets the input binding name (default `<name>-in-0`).
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) }).input("events");
+    /// assert_eq!(h.input_binding(), Some("events"));
+    /// ```
     pub fn input(mut self, binding: &str) -> Self {
         self.input = Some(binding.to_string());
         self
     }
 
     /// Sets the output binding name (default `<name>-out-0`).
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::processor("p", |m: Message<u8>, _c: Context| async move { Ok::<_, HandlerError>(vec![m]) }).output("out");
+    /// assert_eq!(h.output_binding(), Some("out"));
+    /// ```
     pub fn output(mut self, binding: &str) -> Self {
         self.output = Some(binding.to_string());
         self
     }
 
     /// Sets the consumer group (config's `group` still wins).
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) }).group("audit");
+    /// # let _ = h;
+    /// ```
     pub fn group(mut self, group: &str) -> Self {
         self.group = Some(group.to_string());
         self
     }
 
     /// Sets a source's polling interval.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let tick = bindery::Handler::source("t", std::time::Duration::from_secs(1), || async { Ok::<_, HandlerError>(Some(Message::new(1))) })
+    ///     .interval(std::time::Duration::from_millis(250));
+    /// # let _ = tick;
+    /// ```
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = Some(interval);
         self
     }
 
     /// The handler's name.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) });
+    /// assert_eq!(h.name(), "log");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// What kind of handler it is.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) });
+    /// assert_eq!(h.kind(), bindery::handler::HandlerKind::Sink);
+    /// ```
     pub fn kind(&self) -> HandlerKind {
         self.kind
     }
 
     /// The input binding name.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) });
+    /// assert_eq!(h.input_binding(), Some("log-in-0"));
+    /// ```
     pub fn input_binding(&self) -> Option<&str> {
         self.input.as_deref()
     }
 
     /// The output binding name.
+    /// ```
+    /// use bindery::prelude::*;
+    /// let h = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) });
+    /// assert_eq!(h.output_binding(), None);
+    /// ```
     pub fn output_binding(&self) -> Option<&str> {
         self.output.as_deref()
     }

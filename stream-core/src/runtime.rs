@@ -186,6 +186,7 @@ impl OutputBinding {
         payload: &U,
         mut headers: Headers,
     ) -> Result<RawMessage> {
+        fresh_identity(&mut headers);
         if headers.is_empty() {
             headers = Headers::with_capacity(6); // contentType, id, timestamp, correlation, key, traceparent
         }
@@ -208,11 +209,42 @@ impl OutputBinding {
         Ok(Message::from_parts(bytes, headers))
     }
 
+    /// A message whose payload is already bytes: sent as is, with the binding's content type
+    /// unless it names its own.
+    pub(crate) fn encode_bytes(&self, message: Message<bytes::Bytes>) -> RawMessage {
+        let (payload, mut headers) = message.into_parts();
+        fresh_identity(&mut headers);
+        headers.insert_if_absent(names::CONTENT_TYPE, self.content_type_header.clone());
+        if let (Some(selector), false) = (&self.partition_key, headers.contains(names::KEY)) {
+            let key = match selector.strip_prefix("header:") {
+                Some(name) => headers.get(name).cloned(),
+                None => serde_json::from_slice::<serde_json::Value>(&payload)
+                    .ok()
+                    .and_then(|v| partition_key(selector, &v, &headers)),
+            };
+            if let Some(key) = key {
+                headers.insert(names::KEY, key);
+            }
+        }
+        Message::from_parts(payload, headers)
+    }
+
     async fn flush(&self, timeout: Duration) -> Result<()> {
         match self.producer.get() {
             Some(p) => p.flush(timeout).await,
             None => Ok(()),
         }
+    }
+}
+
+/// A produced message is a new message: as in Spring, `id` and `timestamp` are never
+/// inherited from the headers it was built from (a handler returning its input, say).
+fn fresh_identity(headers: &mut Headers) {
+    if headers.contains(names::ID) {
+        headers.remove(names::ID);
+    }
+    if headers.contains(names::TIMESTAMP) {
+        headers.remove(names::TIMESTAMP);
     }
 }
 
@@ -254,18 +286,39 @@ pub struct AppBuilder {
 
 impl AppBuilder {
     /// Uses this configuration.
+    ///
+    /// ```
+    /// let config = bindery::Config::from_toml_str("shutdown-timeout = \"5s\"").unwrap();
+    /// let app = bindery::App::builder().config(config).registered_handlers(false).build().unwrap();
+    /// assert_eq!(app.config().shutdown_timeout(), std::time::Duration::from_secs(5));
+    /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = Some(config);
         self
     }
 
     /// Loads configuration from a file at build time (see [`Config::load`]).
+    ///
+    /// ```
+    /// let err = bindery::App::builder().config_file("/no/such/bindery.toml").build().unwrap_err();
+    /// assert!(err.is_config());
+    /// ```
     pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config_path = Some(path.into());
         self
     }
 
     /// Adds a handler built in code.
+    ///
+    /// ```
+    /// use bindery::prelude::*;
+    /// let log = bindery::Handler::sink("log", |m: Message<String>, _ctx: Context| async move {
+    ///     println!("{}", m.payload());
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// let app = bindery::App::builder().registered_handlers(false).handler(log);
+    /// # let _ = app;
+    /// ```
     pub fn handler(mut self, handler: Handler) -> Self {
         self.handlers.push(handler);
         self
@@ -273,12 +326,23 @@ impl AppBuilder {
 
     /// Whether to run the handlers registered with `#[processor]`/`#[sink]`/`#[source]`
     /// (default true).
+    ///
+    /// ```
+    /// let app = bindery::App::builder().registered_handlers(false).build().unwrap();
+    /// assert!(app.handlers().is_empty());
+    /// ```
     pub fn registered_handlers(mut self, yes: bool) -> Self {
         self.skip_registered = !yes;
         self
     }
 
     /// Uses a ready binder instance for binder reference `name` instead of creating one.
+    ///
+    /// ```no_run
+    /// # fn demo(my_binder: std::sync::Arc<dyn bindery::Binder>) -> bindery::Result<()> {
+    /// let app = bindery::App::builder().binder("main", my_binder).override_binder("main").build()?;
+    /// # let _ = app; Ok(()) }
+    /// ```
     pub fn binder(mut self, name: &str, binder: Arc<dyn Binder>) -> Self {
         self.binders.insert(name.to_string(), binder);
         self
@@ -286,18 +350,50 @@ impl AppBuilder {
 
     /// Routes every binding to binder reference `name`, whatever the config says
     /// (what test harnesses do).
+    ///
+    /// ```no_run
+    /// # fn demo(test_binder: std::sync::Arc<dyn bindery::Binder>) -> bindery::Result<()> {
+    /// let app = bindery::App::builder().binder("test", test_binder).override_binder("test").build()?;
+    /// # let _ = app; Ok(()) }
+    /// ```
     pub fn override_binder(mut self, name: &str) -> Self {
         self.override_binder = Some(name.to_string());
         self
     }
 
-    /// Registers a codec for another content type.
+    /// Registers a codec for another content type (see [`Codec`]).
+    ///
+    /// ```
+    /// struct Csv;
+    /// impl bindery::codec::Codec for Csv {
+    ///     fn content_type(&self) -> &str { "text/csv" }
+    ///     fn decode(&self, b: &[u8]) -> Result<serde_json::Value, bindery::BoxError> {
+    ///         Ok(std::str::from_utf8(b)?.split(',').map(|s| serde_json::Value::from(s)).collect())
+    ///     }
+    ///     fn encode(&self, v: &serde_json::Value) -> Result<bytes::Bytes, bindery::BoxError> {
+    ///         let items = v.as_array().ok_or("expected a list")?;
+    ///         Ok(items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(",").into())
+    ///     }
+    /// }
+    /// let app = bindery::App::builder().registered_handlers(false).codec(Csv).build().unwrap();
+    /// # let _ = app;
+    /// ```
     pub fn codec(mut self, codec: impl Codec) -> Self {
         self.codecs.register(codec);
         self
     }
 
     /// Validates handlers against the config and returns the app, not yet started.
+    /// Two handlers consuming one binding, a `[bindings.<fn>-in-0]` section for a handler that
+    /// does not exist, or a binder type that is not linked are errors here.
+    ///
+    /// ```
+    /// use bindery::prelude::*;
+    /// let a = bindery::Handler::sink("a", |_m: Message<u8>, _c: Context| async { Ok::<_, HandlerError>(()) }).input("x");
+    /// let b = bindery::Handler::sink("b", |_m: Message<u8>, _c: Context| async { Ok::<_, HandlerError>(()) }).input("x");
+    /// let err = bindery::App::builder().registered_handlers(false).handler(a).handler(b).build().unwrap_err();
+    /// assert!(err.to_string().contains("`a` and `b` both consume binding `x`"), "{err}");
+    /// ```
     pub fn build(self) -> Result<App> {
         let mut handlers = if self.skip_registered { Vec::new() } else { crate::handler::registered() };
         handlers.extend(self.handlers);
@@ -422,26 +518,52 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Loads `path` (plus profile and environment) and every registered handler.
+    ///
+    /// ```
+    /// let err = bindery::App::from_config("missing.toml").unwrap_err();
+    /// assert!(err.to_string().contains("missing.toml"));
+    /// ```
     pub fn from_config(path: impl Into<PathBuf>) -> Result<App> {
         Self::builder().config_file(path).build()
     }
 
     /// A builder, for tests and apps assembled in code.
+    ///
+    /// ```
+    /// let app = bindery::App::builder().registered_handlers(false).build().unwrap();
+    /// assert_eq!(app.config().default_binder(), "memory");
+    /// ```
     pub fn builder() -> AppBuilder {
         AppBuilder::default()
     }
 
     /// The handlers this app runs.
+    ///
+    /// ```
+    /// let app = bindery::App::builder().registered_handlers(false).build().unwrap();
+    /// assert_eq!(app.handlers().len(), 0);
+    /// ```
     pub fn handlers(&self) -> &[Handler] {
         &self.handlers
     }
 
     /// The configuration in force.
+    ///
+    /// ```
+    /// let app = bindery::App::builder().registered_handlers(false).build().unwrap();
+    /// assert_eq!(app.config().instance_count(), 1);
+    /// ```
     pub fn config(&self) -> &Config {
         &self.runtime.config
     }
 
     /// Starts, runs until SIGINT or SIGTERM, then shuts down gracefully.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bindery::Result<()> {
+    /// bindery::App::from_config("bindery.toml")?.run().await
+    /// # }
+    /// ```
     pub async fn run(self) -> Result<()> {
         let running = self.start().await?;
         wait_for_signal().await;
@@ -451,6 +573,14 @@ impl App {
 
     /// Binds everything and starts handling; returns a handle to publish, check health and
     /// shut down.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bindery::Result<()> {
+    /// let app = bindery::App::from_config("bindery.toml")?.start().await?;
+    /// app.source::<String>("greetings")?.send("hello".into()).await?;
+    /// app.shutdown().await
+    /// # }
+    /// ```
     pub async fn start(self) -> Result<RunningApp> {
         let rt = self.runtime;
         let mut tasks = Vec::new();
@@ -769,11 +899,26 @@ impl std::fmt::Debug for RunningApp {
 
 impl RunningApp {
     /// A typed publisher for binding `binding`, for code outside handlers.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: bindery::RunningApp) -> bindery::Result<()> {
+    /// let orders = app.source::<serde_json::Value>("orders")?;
+    /// orders.send(serde_json::json!({"id": 1})).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn source<T: Serialize>(&self, binding: &str) -> Result<Source<T>> {
         Ok(Source { out: self.runtime.output(binding)?, runtime: self.runtime.clone(), _t: PhantomData })
     }
 
     /// Overall health: down if any binding or binder is down.
+    ///
+    /// ```no_run
+    /// # fn demo(app: &bindery::RunningApp) {
+    /// if !app.health().is_up() {
+    ///     eprintln!("unhealthy: {}", app.health().detail());
+    /// }
+    /// # }
+    /// ```
     pub fn health(&self) -> Health {
         let Ok(map) = self.runtime.health.lock() else { return Health::down("health registry poisoned") };
         let mut down: Vec<String> =
@@ -796,13 +941,30 @@ impl RunningApp {
     }
 
     /// Runs until SIGINT/SIGTERM, then shuts down.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> bindery::Result<()> {
+    /// let app = bindery::App::from_config("bindery.toml")?.start().await?;
+    /// // ... publish through app.source(..) from other tasks ...
+    /// app.run_until_signal().await
+    /// # }
+    /// ```
     pub async fn run_until_signal(self) -> Result<()> {
         wait_for_signal().await;
         self.shutdown().await
     }
 
     /// Graceful shutdown: stop sources and fetching, finish in-flight work, flush producers,
-    /// close bindings and binders; bounded by `shutdown-timeout`.
+    /// close bindings and binders; bounded by `shutdown-timeout`. Work still running at the
+    /// deadline is abandoned unacknowledged (so it is redelivered) and a timeout error returned.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: bindery::RunningApp) {
+    /// if let Err(e) = app.shutdown().await {
+    ///     eprintln!("{e}"); // e.g. shutdown did not finish within shutdown-timeout
+    /// }
+    /// # }
+    /// ```
     pub async fn shutdown(self) -> Result<()> {
         let rt = self.runtime;
         let timeout = rt.config.shutdown_timeout();
@@ -867,17 +1029,43 @@ impl<T> std::fmt::Debug for Source<T> {
 
 impl<T: Serialize> Source<T> {
     /// Publishes `value` and waits until the broker confirmed it.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: bindery::RunningApp) -> bindery::Result<()> {
+    /// app.source::<u64>("numbers")?.send(42).await
+    /// # }
+    /// ```
     pub async fn send(&self, value: T) -> Result<()> {
         self.send_message(Message::new(value)).await
     }
 
     /// Publishes a message with headers and waits for the broker's confirmation.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: bindery::RunningApp) -> bindery::Result<()> {
+    /// let msg = bindery::Message::new(42u64).with_key("customer-7").with_correlation_id("c-1");
+    /// app.source::<u64>("numbers")?.send_message(msg).await
+    /// # }
+    /// ```
     pub async fn send_message(&self, message: Message<T>) -> Result<()> {
         self.dispatch(message).await?.await
     }
 
     /// Publishes without waiting for the confirmation, so many sends can be in flight;
     /// await the returned [`Confirmation`](crate::binder::Confirmation) later.
+    ///
+    /// ```no_run
+    /// # async fn demo(app: bindery::RunningApp) -> bindery::Result<()> {
+    /// let numbers = app.source::<u64>("numbers")?;
+    /// let mut pending = Vec::new();
+    /// for n in 0..1000 {
+    ///     pending.push(numbers.dispatch(bindery::Message::new(n)).await?);
+    /// }
+    /// for confirmation in pending {
+    ///     confirmation.await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn dispatch(&self, message: Message<T>) -> Result<crate::binder::Confirmation> {
         let raw = self.out.encode(&self.runtime.codecs, message)?;
         self.out.send(raw).await

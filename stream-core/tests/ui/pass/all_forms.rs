@@ -133,3 +133,14 @@ async fn poll() -> Result<Option<Order>, HandlerError> {
 }
 
 fn main() {}
+
+// Byte payloads pass through unencoded.
+#[bindery::processor(input = "bytes-echo-in", output = "bytes-echo-out")]
+async fn echo_bytes(raw: Message<Bytes>) -> Vec<Message<Bytes>> {
+    vec![raw]
+}
+
+#[bindery::processor(input = "bytes-plain-in", output = "bytes-plain-out")]
+async fn bytes_plain(raw: Bytes) -> Result<Bytes, HandlerError> {
+    Ok(raw)
+}
