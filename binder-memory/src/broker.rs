@@ -358,6 +358,8 @@ pub(crate) struct GroupState {
     partitions: Vec<VecDeque<RawMessage>>,
     pub(crate) members: Vec<Member>,
     pub(crate) inflight: HashMap<u64, Inflight, TagHasher>,
+    /// Per partition: the member holding its unacknowledged messages, and how many.
+    holders: Vec<(u64, usize)>,
     pub(crate) queued: usize,
     cursor: usize,
     /// Some member sleeps on `ready`: publishers must wake it.
@@ -438,6 +440,9 @@ impl Group {
         back.sort_by_key(|(tag, _, _)| std::cmp::Reverse(*tag));
         for (_, p, m) in back {
             let p = p as usize;
+            if let Some(h) = s.holders.get_mut(p) {
+                h.1 = h.1.saturating_sub(1);
+            }
             if s.partitions.len() <= p {
                 s.partitions.resize_with(p + 1, VecDeque::new);
             }
@@ -469,7 +474,7 @@ impl Group {
             }
             // A partition with unacknowledged messages of another member (after a rebalance)
             // waits until those settle, so order per partition holds.
-            if s.inflight.values().any(|f| f.partition as usize == p && f.member != member) {
+            if s.holders.get(p).is_some_and(|(holder, n)| *n > 0 && *holder != member) {
                 continue;
             }
             if let Some(m) = s.partitions[p].pop_front() {
@@ -481,6 +486,11 @@ impl Group {
                 }
                 let tag = broker.tag();
                 s.inflight.insert(tag, Inflight { partition: p as u32, member, message: m.clone() });
+                if s.holders.len() <= p {
+                    s.holders.resize(p + 1, (0, 0));
+                }
+                let h = &mut s.holders[p];
+                *h = (member, h.1 + 1);
                 drop(s);
                 self.room.notify_waiters();
                 return Some((tag, p as u32, m));
@@ -496,6 +506,9 @@ impl Group {
         };
         let mut s = lock(&self.state);
         let Some(f) = s.inflight.remove(&tag) else { return };
+        if let Some(h) = s.holders.get_mut(f.partition as usize) {
+            h.1 = h.1.saturating_sub(1);
+        }
         if settlement == Settlement::Requeue {
             let p = f.partition as usize;
             s.partitions[p].push_front(f.message);

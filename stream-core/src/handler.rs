@@ -152,6 +152,8 @@ pub(crate) struct InvocationState {
     pub(crate) message: RawMessage,
     pub(crate) attempt: std::sync::atomic::AtomicU32,
     pub(crate) sends: Mutex<Vec<(Option<String>, RawMessage)>>,
+    /// Set once anything was queued in `sends`, so the common case skips the lock.
+    pub(crate) has_sends: std::sync::atomic::AtomicBool,
 }
 
 /// One call of a handler: the inbound message and what the handler may reach.
@@ -188,6 +190,7 @@ impl Invocation {
                 message,
                 attempt: std::sync::atomic::AtomicU32::new(1),
                 sends: Mutex::new(Vec::new()),
+                has_sends: std::sync::atomic::AtomicBool::new(false),
             }),
             env,
         }
@@ -199,7 +202,13 @@ impl Invocation {
     }
 
     fn content_type(&self) -> &str {
-        self.state.message.headers().content_type().unwrap_or(&self.env.input_content_type)
+        match self.state.message.headers().get(names::CONTENT_TYPE) {
+            // Most messages carry the binding's own type: skip re-validating the text.
+            Some(v) if v.as_bytes() != self.env.input_content_type.as_bytes() => {
+                v.as_str().unwrap_or(&self.env.input_content_type)
+            }
+            _ => &self.env.input_content_type,
+        }
     }
 
     /// Decodes the payload into `T` with the codec of its content type.
@@ -398,6 +407,7 @@ impl Context {
     fn push(&self, binding: &str, raw: RawMessage) {
         if let Ok(mut sends) = self.inv.state.sends.lock() {
             sends.push((Some(binding.to_string()), raw));
+            self.inv.state.has_sends.store(true, std::sync::atomic::Ordering::Release);
         }
     }
 }

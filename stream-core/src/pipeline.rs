@@ -126,8 +126,10 @@ pub(crate) async fn retry(
     let mut attempt = 1;
     loop {
         inv.state.attempt.store(attempt, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut sends) = inv.state.sends.lock() {
-            sends.clear(); // sends of a failed attempt are never published
+        if inv.state.has_sends.load(std::sync::atomic::Ordering::Acquire) {
+            if let Ok(mut sends) = inv.state.sends.lock() {
+                sends.clear(); // sends of a failed attempt are never published
+            }
         }
         match invoke_isolated(func, inv.clone()).await {
             Ok(out) => return Attempts::Succeeded(out),
@@ -196,8 +198,10 @@ impl DeadLetter {
 /// confirmed all of them.
 pub(crate) async fn publish_outputs(inv: &Invocation, outputs: Outputs) -> Result<()> {
     let mut items = outputs.items;
-    if let Ok(mut sends) = inv.state.sends.lock() {
-        items.append(&mut sends);
+    if inv.state.has_sends.load(std::sync::atomic::Ordering::Acquire) {
+        if let Ok(mut sends) = inv.state.sends.lock() {
+            items.append(&mut sends);
+        }
     }
     if items.is_empty() {
         return Ok(());

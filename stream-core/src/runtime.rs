@@ -107,6 +107,39 @@ pub(crate) struct OutputBinding {
     producer: OnceCell<Arc<dyn Producer>>,
 }
 
+/// A random (version 4) UUID for the `id` header.
+///
+/// Like Spring's `AlternativeJdkIdGenerator`: a per-thread generator seeded once from the
+/// operating system's randomness, then a fast PRNG (xorshift128+). Ids only need to be unique,
+/// not secret, and this keeps id generation off the per-message profile.
+fn message_id() -> uuid::Uuid {
+    use std::cell::Cell;
+    fn seed() -> [u64; 2] {
+        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+        [a | 1, b | 1] // xorshift state must not be all zero
+    }
+    fn next(s: &mut [u64; 2]) -> u64 {
+        let mut s1 = s[0];
+        let s0 = s[1];
+        let result = s0.wrapping_add(s1);
+        s[0] = s0;
+        s1 ^= s1 << 23;
+        s[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
+        result
+    }
+    thread_local! {
+        static STATE: Cell<[u64; 2]> = Cell::new(seed());
+    }
+    STATE.with(|cell| {
+        let mut state = cell.get();
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&next(&mut state).to_le_bytes());
+        bytes[8..].copy_from_slice(&next(&mut state).to_le_bytes());
+        cell.set(state);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    })
+}
+
 fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -159,7 +192,7 @@ impl OutputBinding {
 
     fn finish_headers(&self, headers: &mut Headers) {
         if !headers.contains(names::ID) {
-            headers.insert(names::ID, uuid::Uuid::new_v4());
+            headers.insert(names::ID, message_id());
         }
         if !headers.contains(names::TIMESTAMP) {
             headers.insert(names::TIMESTAMP, now_millis());
@@ -1093,6 +1126,13 @@ pub(crate) fn test_invocation(message: RawMessage) -> Invocation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_are_v4_and_distinct() {
+        let ids: std::collections::HashSet<uuid::Uuid> = (0..10_000).map(|_| message_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.get_version_num() == 4));
+    }
 
     #[test]
     fn partition_key_from_pointer_and_header() {
