@@ -360,6 +360,8 @@ pub(crate) struct GroupState {
     pub(crate) inflight: HashMap<u64, Inflight, TagHasher>,
     /// Per partition: the member holding its unacknowledged messages, and how many.
     holders: Vec<(u64, usize)>,
+    /// Per partition: the message at the front is a copy made by the duplicate fault.
+    duplicate_at_front: Vec<bool>,
     pub(crate) queued: usize,
     cursor: usize,
     /// Some member sleeps on `ready`: publishers must wake it.
@@ -480,9 +482,17 @@ impl Group {
             if let Some(m) = s.partitions[p].pop_front() {
                 s.queued -= 1;
                 s.cursor = p + 1;
-                if Faults::take(&broker.faults.duplicates) {
+                // A copy made by the duplicate fault is delivered as is, not duplicated again.
+                let is_copy = s.duplicate_at_front.get(p).copied().unwrap_or(false);
+                if is_copy {
+                    s.duplicate_at_front[p] = false;
+                } else if Faults::take(&broker.faults.duplicates) {
                     s.partitions[p].push_front(m.clone());
                     s.queued += 1;
+                    if s.duplicate_at_front.len() <= p {
+                        s.duplicate_at_front.resize(p + 1, false);
+                    }
+                    s.duplicate_at_front[p] = true;
                 }
                 let tag = broker.tag();
                 s.inflight.insert(tag, Inflight { partition: p as u32, member, message: m.clone() });

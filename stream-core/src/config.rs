@@ -247,7 +247,7 @@ fn pick(segment: &str, known: &[String]) -> String {
 }
 
 /// Maps one `BINDERY_` variable (prefix removed) onto a dotted config key.
-fn env_key(var: &str, bindings: &[String], binders: &[String]) -> String {
+fn env_key(var: &str, bindings: &[String], binders: &[String]) -> Vec<String> {
     let owned = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
     let segments: Vec<&str> = var.split("__").collect();
     let mut out = Vec::with_capacity(segments.len());
@@ -262,10 +262,11 @@ fn env_key(var: &str, bindings: &[String], binders: &[String]) -> String {
             (2, Some("bindings"), "consumer") => owned(CONSUMER_KEYS),
             (2, Some("bindings"), "producer") => owned(PRODUCER_KEYS),
             (2, Some("binders"), "config") => {
-                // Passed to the client untouched: `SASL_PASSWORD` becomes `sasl.password`.
+                // Passed to the client untouched: `SASL_PASSWORD` becomes the one key `sasl.password`.
                 out.push(key);
                 out.push(segments[i + 1..].join("_").to_lowercase().replace('_', "."));
-                break;
+                out.retain(|s| !s.is_empty());
+                return out;
             }
             _ => Vec::new(),
         };
@@ -274,7 +275,7 @@ fn env_key(var: &str, bindings: &[String], binders: &[String]) -> String {
         i += 1;
     }
     out.retain(|s| !s.is_empty());
-    out.join(".")
+    out
 }
 
 /// `BINDERY_…` variables as a figment provider, keys mapped with relaxed binding.
@@ -290,10 +291,16 @@ impl EnvVars {
             if rest.eq_ignore_ascii_case("PROFILE") || rest.is_empty() {
                 continue;
             }
-            let key = env_key(rest, bindings, binders);
-            // Values parse like TOML scalars: "3" is a number, "true" a bool, else a string.
-            let value: figment::value::Value = value.parse().unwrap_or_else(|_| figment::value::Value::from(value));
-            if let figment::value::Value::Dict(_, nested) = figment::util::nest(&key, value) {
+            let path = env_key(rest, bindings, binders);
+            // Values stay text; extraction converts them to the target type ("5" for a number,
+            // "2024" for a group name), as Spring's relaxed binding does.
+            let mut value = figment::value::Value::from(value);
+            for segment in path.iter().rev() {
+                let mut d = figment::value::Dict::new();
+                d.insert(segment.clone(), value);
+                value = figment::value::Value::from(d);
+            }
+            if let figment::value::Value::Dict(_, nested) = value {
                 merge_dict(&mut dict, nested);
             }
         }
@@ -479,7 +486,7 @@ impl Config {
         let binders = names("binders");
         let env = EnvVars::from_vars(vars, &bindings, &binders);
         let figment = figment.merge(env);
-        let root: RootConfig = figment.extract().map_err(figment_error)?;
+        let root: RootConfig = figment.extract_lossy().map_err(figment_error)?;
         for (name, entry) in &root.binders {
             if entry.kind.trim().is_empty() {
                 return Err(Error::config(
@@ -713,13 +720,29 @@ impl BinderSettings {
         let mut dict = figment.find_value(&key).ok().and_then(|v| v.into_dict()).unwrap_or_default();
         dict.remove("type");
         let source = describe(figment.find_metadata(&key));
-        let value = serde_json::to_value(&dict).map_err(|e| Error::config(&source, &key, e))?;
-        T::deserialize(value).map_err(|e| {
-            let msg = e.to_string();
-            // serde names an unknown field as "unknown field `x`": lift it into the key.
-            match msg.strip_prefix("unknown field `").and_then(|r| r.split_once('`')) {
-                Some((field, rest)) => Error::config(&source, format!("{key}.{field}"), format!("unknown key{rest}")),
-                None => Error::config(&source, &key, msg),
+        // A figment of just this entry, so values from the environment convert like any other.
+        let entry = Figment::from(figment::providers::Serialized::defaults(dict));
+        entry.extract_lossy::<T>().map_err(|e| {
+            let first = e.into_iter().next();
+            match first {
+                Some(e) => {
+                    let mut path = e.path.clone();
+                    if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+                        if path.last() != Some(field) {
+                            path.push(field.clone());
+                        }
+                    }
+                    let what = match &e.kind {
+                        figment::error::Kind::UnknownField(_, expected) if !expected.is_empty() => {
+                            format!("unknown key; expected one of: {}", expected.join(", "))
+                        }
+                        figment::error::Kind::UnknownField(..) => "unknown key".to_string(),
+                        other => other.to_string(),
+                    };
+                    let full = std::iter::once(key.clone()).chain(path).collect::<Vec<_>>().join(".");
+                    Error::config(&source, full, what)
+                }
+                None => Error::config(&source, &key, "invalid binder settings"),
             }
         })
     }
@@ -756,6 +779,7 @@ mod tests {
     fn env_keys_follow_relaxed_binding() {
         let bindings = vec!["orders-in".to_string()];
         let binders = vec!["main".to_string()];
+        let env_key = |v: &str, b: &[String], d: &[String]| env_key(v, b, d).join(".");
         assert_eq!(env_key("DEFAULT_BINDER", &bindings, &binders), "default-binder");
         assert_eq!(env_key("BINDINGS__ORDERS_IN__GROUP", &bindings, &binders), "bindings.orders-in.group");
         assert_eq!(

@@ -105,6 +105,7 @@ pub(crate) struct OutputBinding {
     retry_interval: Duration,
     cancel: CancellationToken,
     producer: OnceCell<Arc<dyn Producer>>,
+    health: Mutex<Health>,
 }
 
 /// A random (version 4) UUID for the `id` header.
@@ -163,6 +164,7 @@ impl OutputBinding {
             retry_interval,
             cancel,
             producer: OnceCell::new(),
+            health: Mutex::new(Health::unknown("producer not bound yet")),
         }
     }
 
@@ -171,8 +173,12 @@ impl OutputBinding {
             .get_or_try_init(|| async {
                 loop {
                     match self.binder.bind_producer(&self.spec).await {
-                        Ok(p) => return Ok(p),
+                        Ok(p) => {
+                            self.set_health(Health::up());
+                            return Ok(p);
+                        }
                         Err(e) => {
+                            self.set_health(Health::down(format!("cannot bind producer: {e}")));
                             tracing::warn!(binding = %self.spec.binding, destination = %self.spec.destination, error = %e, retry_in = ?self.retry_interval, "cannot bind producer; retrying");
                             tokio::select! {
                                 _ = tokio::time::sleep(self.retry_interval) => {}
@@ -185,7 +191,17 @@ impl OutputBinding {
             .await
     }
 
-    /// Binds now (at startup) so configuration problems surface early.
+    fn set_health(&self, health: Health) {
+        if let Ok(mut h) = self.health.lock() {
+            *h = health;
+        }
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        self.health.lock().map(|h| h.clone()).unwrap_or_else(|_| Health::down("health poisoned"))
+    }
+
+    /// Binds ahead of the first send (started in the background by `App::start`).
     async fn warm_up(&self) -> Result<()> {
         self.producer().await.map(|_| ())
     }
@@ -491,6 +507,16 @@ fn validate(
                 ));
             }
         }
+        if let Some(input) = &h.input {
+            let cfg = config.binding(input);
+            if cfg.consumer.dead_letter == Some(true) && cfg.group.is_none() && h.group.is_none() {
+                return Err(Error::config(
+                    "configuration",
+                    format!("bindings.{input}.consumer.dead-letter"),
+                    format!("handler `{}`: dead letters need a `group`", h.name),
+                ));
+            }
+        }
         if h.kind == HandlerKind::Source && h.interval.is_none() {
             return Err(Error::new(ErrorKind::Handler, format!("source `{}` has no interval", h.name)));
         }
@@ -617,97 +643,117 @@ impl App {
     pub async fn start(self) -> Result<RunningApp> {
         let rt = self.runtime;
         let mut tasks = Vec::new();
-        for h in &self.handlers {
-            let output = match &h.output {
-                Some(name) => {
-                    let out = rt.output(name)?;
-                    if let Err(e) = out.warm_up().await {
-                        return Err(Error::new(e.kind(), format!("handler `{}`: {e}", h.name)));
-                    }
-                    Some(out)
-                }
-                None => None,
-            };
-            match h.kind {
-                HandlerKind::Source => {
-                    let env = Arc::new(HandlerEnv {
-                        handler: h.name.clone(),
-                        runtime: rt.clone(),
-                        input_content_type: codec::JSON.to_string(),
-                        output,
-                    });
-                    let interval = h.interval.unwrap_or(Duration::from_secs(1));
-                    tasks.push(tokio::spawn(run_source(env, h.func.clone(), interval, rt.cancel.clone())));
-                }
-                HandlerKind::Processor | HandlerKind::Sink => {
-                    let Some(input) = &h.input else { continue };
-                    let cfg = rt.config.binding(input);
-                    let binder = rt.binder(&rt.binder_ref(&cfg))?;
-                    let destination = cfg.destination.clone().unwrap_or_else(|| input.clone());
-                    let group = cfg.group.clone().or_else(|| h.group.clone());
-                    let env = Arc::new(HandlerEnv {
-                        handler: h.name.clone(),
-                        runtime: rt.clone(),
-                        input_content_type: cfg.content_type.clone().unwrap_or_else(|| codec::JSON.to_string()),
-                        output,
-                    });
-                    let dead_letter = match (&group, cfg.consumer.dead_letter) {
-                        (Some(g), None | Some(true)) => {
-                            let mut spec = ProducerSpec::output(
-                                format!("{input}.dlq"),
-                                binder.dead_letter_destination(&destination, g),
-                            );
-                            spec.role =
-                                ProducerRole::DeadLetter { source_destination: destination.clone(), group: g.clone() };
-                            Some(DeadLetter {
-                                out: Arc::new(OutputBinding::new(
-                                    spec,
-                                    binder.clone(),
-                                    codec::JSON.to_string(),
-                                    None,
-                                    rt.config.binding_retry_interval(),
-                                    rt.cancel.clone(),
-                                )),
-                                original_destination: destination.clone(),
-                            })
-                        }
-                        (None, Some(true)) => {
-                            return Err(Error::config(
-                                "configuration",
-                                format!("bindings.{input}.consumer.dead-letter"),
-                                "dead letters need a `group`",
-                            ));
-                        }
-                        _ => None,
-                    };
-                    let mut spec = ConsumerSpec::new(input.clone(), destination, group.clone());
-                    spec.concurrency = cfg.consumer.concurrency;
-                    spec.start_offset = cfg.consumer.start_offset.unwrap_or(if group.is_some() {
-                        StartOffset::Earliest
-                    } else {
-                        StartOffset::Latest
-                    });
-                    spec.instance_index = rt.config.instance_index();
-                    spec.instance_count = rt.config.instance_count();
-                    spec.options = cfg.options.clone().into_iter().collect();
-                    let pipeline = Arc::new(Pipeline {
-                        env,
-                        func: h.func.clone(),
-                        retry: RetryPolicy::from_config(&cfg.consumer),
-                        dead_letter,
-                        binding: input.clone(),
-                        cancel: rt.cancel.clone(),
-                    });
-                    rt.set_health(input, Health::unknown("binding"));
-                    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-                    tasks.push(tokio::spawn(run_consumer(rt.clone(), binder, spec, pipeline, ready_tx)));
-                    // Wait until the first bind attempt finished, so a started app is consuming.
-                    let _ = ready_rx.await;
-                }
+        let mut sources = Vec::new();
+        // Consumers first, sources last: a source's first message must find its consumers bound.
+        if let Err(e) = start_consumers(&rt, &self.handlers, &mut tasks, &mut sources).await {
+            rt.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+            rt.cancel.cancel(); // a failed start leaves nothing consuming behind
+            for t in tasks {
+                let _ = t.await;
             }
+            return Err(e);
+        }
+        // Producers bind in the background, retrying while their broker is down; health
+        // reports them meanwhile and sends wait for them.
+        let outputs: Vec<Arc<OutputBinding>> =
+            rt.outputs.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
+        for out in outputs {
+            tasks.push(tokio::spawn(async move {
+                let _ = out.warm_up().await;
+            }));
+        }
+        for (env, func, interval) in sources {
+            tasks.push(tokio::spawn(run_source(env, func, interval, rt.cancel.clone())));
         }
         Ok(RunningApp { runtime: rt, tasks })
     }
+}
+
+type SourceStart = (Arc<HandlerEnv>, crate::handler::HandlerFn, Duration);
+
+/// Binds every consumer (spawning its task) and collects the sources to start afterwards.
+async fn start_consumers(
+    rt: &Arc<Runtime>,
+    handlers: &[Handler],
+    tasks: &mut Vec<JoinHandle<()>>,
+    sources: &mut Vec<SourceStart>,
+) -> Result<()> {
+    for h in handlers {
+        let output = match &h.output {
+            Some(name) => Some(rt.output(name)?),
+            None => None,
+        };
+        match h.kind {
+            HandlerKind::Source => {
+                let env = Arc::new(HandlerEnv {
+                    handler: h.name.clone(),
+                    runtime: rt.clone(),
+                    input_content_type: codec::JSON.to_string(),
+                    output,
+                });
+                sources.push((env, h.func.clone(), h.interval.unwrap_or(Duration::from_secs(1))));
+            }
+            HandlerKind::Processor | HandlerKind::Sink => {
+                let Some(input) = &h.input else { continue };
+                let cfg = rt.config.binding(input);
+                let binder = rt.binder(&rt.binder_ref(&cfg))?;
+                let destination = cfg.destination.clone().unwrap_or_else(|| input.clone());
+                let group = cfg.group.clone().or_else(|| h.group.clone());
+                let env = Arc::new(HandlerEnv {
+                    handler: h.name.clone(),
+                    runtime: rt.clone(),
+                    input_content_type: cfg.content_type.clone().unwrap_or_else(|| codec::JSON.to_string()),
+                    output,
+                });
+                let dead_letter = match (&group, cfg.consumer.dead_letter) {
+                    (Some(g), None | Some(true)) => {
+                        let mut spec = ProducerSpec::output(
+                            format!("{input}.dlq"),
+                            binder.dead_letter_destination(&destination, g),
+                        );
+                        spec.role =
+                            ProducerRole::DeadLetter { source_destination: destination.clone(), group: g.clone() };
+                        Some(DeadLetter {
+                            out: Arc::new(OutputBinding::new(
+                                spec,
+                                binder.clone(),
+                                codec::JSON.to_string(),
+                                None,
+                                rt.config.binding_retry_interval(),
+                                rt.cancel.clone(),
+                            )),
+                            original_destination: destination.clone(),
+                        })
+                    }
+                    _ => None, // `dead-letter = true` without a group is refused by `build`
+                };
+                let mut spec = ConsumerSpec::new(input.clone(), destination, group.clone());
+                spec.concurrency = cfg.consumer.concurrency;
+                spec.start_offset = cfg.consumer.start_offset.unwrap_or(if group.is_some() {
+                    StartOffset::Earliest
+                } else {
+                    StartOffset::Latest
+                });
+                spec.instance_index = rt.config.instance_index();
+                spec.instance_count = rt.config.instance_count();
+                spec.options = cfg.options.clone().into_iter().collect();
+                let pipeline = Arc::new(Pipeline {
+                    env,
+                    func: h.func.clone(),
+                    retry: RetryPolicy::from_config(&cfg.consumer),
+                    dead_letter,
+                    binding: input.clone(),
+                    cancel: rt.cancel.clone(),
+                });
+                rt.set_health(input, Health::unknown("binding"));
+                let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+                tasks.push(tokio::spawn(run_consumer(rt.clone(), binder, spec, pipeline, ready_tx)));
+                // Wait until the first bind attempt finished, so a started app is consuming.
+                let _ = ready_rx.await;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {
@@ -956,6 +1002,14 @@ impl RunningApp {
         let Ok(map) = self.runtime.health.lock() else { return Health::down("health registry poisoned") };
         let mut down: Vec<String> =
             map.iter().filter(|(_, h)| !h.is_up()).map(|(b, h)| format!("{b}: {}", h.detail())).collect();
+        if let Ok(outputs) = self.runtime.outputs.lock() {
+            for (name, out) in outputs.iter() {
+                let h = out.health();
+                if h.status() == crate::binder::HealthStatus::Down {
+                    down.push(format!("{name}: {}", h.detail()));
+                }
+            }
+        }
         if let Ok(binders) = self.runtime.binders.lock() {
             for (name, b) in binders.iter() {
                 let h = b.health();

@@ -527,7 +527,7 @@ fn wrong_types_name_the_key() {
     let cases = [
         ("[bindings.o.consumer]\nmax-attempts = \"three\"\n", "bindings.o.consumer.max-attempts"),
         ("[bindings.o.consumer]\nconcurrency = -1\n", "bindings.o.consumer.concurrency"),
-        ("[bindings.o.consumer]\ndead-letter = \"yes\"\n", "bindings.o.consumer.dead-letter"),
+        ("[bindings.o.consumer]\ndead-letter = \"maybe\"\n", "bindings.o.consumer.dead-letter"),
         ("[bindings.o.consumer]\nstart-offset = \"middle\"\n", "bindings.o.consumer.start-offset"),
         ("[bindings.o.producer]\npartition-count = \"four\"\n", "bindings.o.producer.partition-count"),
         ("[bindings.o]\ngroup = [1, 2]\n", "bindings.o.group"),
