@@ -89,21 +89,27 @@ async fn bindery_run(n: u64) -> Duration {
     elapsed
 }
 
-fn main() {
-    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+fn measure(rt: &tokio::runtime::Runtime, n: u64) -> (f64, f64) {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let mut raw_best = 0f64;
-    let mut bindery_best = 0f64;
-    // Warm up once, then take the best of three for each side.
+    // Warm up once, then take the best of three for each side, alternating.
     rt.block_on(raw(n / 10));
     rt.block_on(bindery_run(n / 10));
+    let (mut raw_best, mut bindery_best) = (0f64, 0f64);
     for _ in 0..3 {
         raw_best = raw_best.max(rate(rt.block_on(raw(n))));
         bindery_best = bindery_best.max(rate(rt.block_on(bindery_run(n))));
     }
-    println!("memory binder throughput, {n} messages, single-threaded runtime (one core), best of 3");
-    println!("  raw mpsc + serde_json : {:>12.0} msg/s", raw_best);
-    println!("  bindery memory binder : {:>12.0} msg/s", bindery_best);
-    println!("  ratio bindery/raw     : {:>12.2}", bindery_best / raw_best);
+    (raw_best, bindery_best)
+}
+
+fn main() {
+    let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
+    let single = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (raw1, bindery1) = measure(&single, n);
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (raw2, bindery2) = measure(&multi, n);
+    println!("memory binder throughput, {n} messages of ~60 B JSON, best of 3");
+    println!("{:<34} {:>14} {:>14} {:>8}", "runtime", "raw msg/s", "bindery msg/s", "ratio");
+    println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "current_thread (1 core)", raw1, bindery1, bindery1 / raw1);
+    println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "multi_thread, 2 workers (2 cores)", raw2, bindery2, bindery2 / raw2);
 }

@@ -822,7 +822,7 @@ async fn run_consumer(
         if rt.cancel.is_cancelled() {
             return;
         }
-        let capacity = (spec.concurrency * 2).max(16);
+        let capacity = (spec.concurrency * 2).max(256);
         let (tx, rx) = InputChannel::bounded(capacity);
         let bound = binder.bind_consumer(&spec, tx).await;
         if let Some(r) = ready.take() {
