@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use bindery::binder::{ConsumerBinding, ConsumerSpec, InputChannel, Producer, ProducerSpec};
+use bindery::binder::{Acknowledger, ConsumerBinding, ConsumerSpec, InputChannel, Producer, ProducerSpec};
 use bindery::{Binder, BinderSettings, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Member, MemoryBroker};
+use crate::broker::{Direct, Member, MemoryBroker};
 use crate::config::MemoryOptions;
-use crate::consumer::{MemoryConsumer, spawn_pump};
+use crate::consumer::{GroupAcker, MemoryConsumer, spawn_pump};
 use crate::naming;
 use crate::producer::MemoryProducer;
 
@@ -61,15 +61,18 @@ impl Binder for MemoryBinder {
 
     async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {
         let topic = self.broker.topic(&spec.destination);
-        let member = Member { id: self.broker.member_id(), dropped: CancellationToken::new() };
+        let id = self.broker.member_id();
         let (group_name, anonymous) = match &spec.group {
             Some(g) => (g.clone(), false),
-            None => (naming::anonymous_group(&spec.binding, member.id), true),
+            None => (naming::anonymous_group(&spec.binding, id), true),
         };
         let group = topic.group(&group_name, anonymous);
+        let acker: Arc<dyn Acknowledger> = Arc::new(GroupAcker { broker: self.broker.clone(), group: group.clone() });
+        let direct = Direct { channel, acker };
+        let member = Member { id, dropped: CancellationToken::new(), direct: Some(direct.clone()) };
         group.join(member.clone());
         let stop = CancellationToken::new();
-        let pump = spawn_pump(self.broker.clone(), group.clone(), member.clone(), channel, stop.clone());
+        let pump = spawn_pump(self.broker.clone(), group.clone(), member.clone(), direct, stop.clone());
         Ok(Box::new(MemoryConsumer { topic, group, member, stop, pump: Mutex::new(Some(pump)) }))
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bindery::RawMessage;
-use bindery::binder::Settlement;
+use bindery::binder::{AckHandle, Acknowledger, Delivery, InputChannel, Settlement};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -96,6 +96,13 @@ impl Faults {
         counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 
+    /// Whether any fault is armed (the direct hand-off is then bypassed).
+    fn active(&self) -> bool {
+        self.fail_acks.load(Ordering::Relaxed) > 0
+            || self.duplicates.load(Ordering::Relaxed) > 0
+            || self.delay_ms.load(Ordering::Relaxed) > 0
+    }
+
     pub(crate) fn delay(&self) -> Option<Duration> {
         match self.delay_ms.load(Ordering::Relaxed) {
             0 => None,
@@ -174,7 +181,7 @@ impl MemoryBroker {
     /// assert_eq!(b.history("t").len(), 1);
     /// ```
     pub fn publish(&self, topic: &str, message: RawMessage) {
-        self.topic(topic).publish(message);
+        self.topic(topic).publish(message, self);
     }
 
     /// Every message published to `topic` so far (recording brokers only).
@@ -303,7 +310,7 @@ impl Topic {
 
     /// Appends to every group's queue. Returns the longest queue of a group with members,
     /// so producers know when to wait.
-    pub(crate) fn publish(&self, message: RawMessage) -> usize {
+    pub(crate) fn publish(&self, message: RawMessage, broker: &MemoryBroker) -> usize {
         let partition = self.partition_of(&message);
         if self.record {
             lock(&self.history).push(message.clone());
@@ -314,9 +321,9 @@ impl Topic {
         let mut rest = groups.values();
         if let Some(first) = rest.next() {
             for g in rest {
-                longest = longest.max(g.push(partition, message.clone()));
+                longest = longest.max(g.push(partition, message.clone(), broker));
             }
-            longest = longest.max(first.push(partition, message));
+            longest = longest.max(first.push(partition, message, broker));
         }
         longest
     }
@@ -340,10 +347,32 @@ impl Topic {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Member {
     pub(crate) id: u64,
     pub(crate) dropped: CancellationToken,
+    /// Where publishers hand messages straight to this member when nothing is queued ahead.
+    pub(crate) direct: Option<Direct>,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// A member's input channel and the acknowledger of its group.
+#[derive(Clone)]
+pub(crate) struct Direct {
+    pub(crate) channel: InputChannel,
+    pub(crate) acker: Arc<dyn Acknowledger>,
+}
+
+/// What [`Group::deliver_next`] did.
+pub(crate) enum Next {
+    Sent,
+    Empty,
+    Full,
 }
 
 #[derive(Debug)]
@@ -366,6 +395,8 @@ pub(crate) struct GroupState {
     cursor: usize,
     /// Some member sleeps on `ready`: publishers must wake it.
     waiting: bool,
+    /// Some producer sleeps on `room`: consumers must wake it.
+    room_waiting: bool,
 }
 
 /// A consumer group: one queue per partition, shared by its members; each partition is
@@ -393,17 +424,25 @@ impl Group {
     }
 
     fn is_full(&self, capacity: usize) -> bool {
-        let s = lock(&self.state);
-        !s.members.is_empty() && s.queued >= capacity
+        let mut s = lock(&self.state);
+        let full = !s.members.is_empty() && s.queued >= capacity;
+        s.room_waiting |= full;
+        full
     }
 
-    /// Queues a message; returns the queue length if the group has members, else 0.
-    fn push(&self, partition: u32, message: RawMessage) -> usize {
+    /// Queues a message, or hands it straight to the partition's member when nothing is queued
+    /// ahead of it and its channel has room. Returns the queue length if the group has
+    /// members, else 0.
+    fn push(&self, partition: u32, message: RawMessage, broker: &MemoryBroker) -> usize {
         let mut s = lock(&self.state);
         let p = partition as usize;
         if s.partitions.len() <= p {
             s.partitions.resize_with(p + 1, VecDeque::new);
         }
+        let message = match Self::try_direct(&mut s, p, message, broker) {
+            None => return s.queued,
+            Some(m) => m,
+        };
         s.partitions[p].push_back(message);
         s.queued += 1;
         let queued = if s.members.is_empty() { 0 } else { s.queued };
@@ -413,6 +452,75 @@ impl Group {
             self.ready.notify_waiters();
         }
         queued
+    }
+
+    /// The direct path; gives the message back when it must be queued instead.
+    fn try_direct(s: &mut GroupState, p: usize, message: RawMessage, broker: &MemoryBroker) -> Option<RawMessage> {
+        let members = s.members.len();
+        if members == 0 || !s.partitions[p].is_empty() || broker.faults.active() {
+            return Some(message);
+        }
+        let member = &s.members[p % members];
+        let Some(direct) = member.direct.clone() else { return Some(message) };
+        let member = member.id;
+        if s.holders.get(p).is_some_and(|(holder, n)| *n > 0 && *holder != member) {
+            return Some(message);
+        }
+        let tag = broker.tag();
+        let delivery = Delivery::new(message, AckHandle::new(direct.acker, tag), Some(p as u32));
+        let copy = delivery.message.clone();
+        match direct.channel.try_send(delivery) {
+            Ok(()) => {
+                Self::track(s, tag, p, member, copy);
+                None
+            }
+            Err(back) => {
+                back.ack.disarm();
+                Some(back.message)
+            }
+        }
+    }
+
+    fn track(s: &mut GroupState, tag: u64, p: usize, member: u64, message: RawMessage) {
+        s.inflight.insert(tag, Inflight { partition: p as u32, member, message });
+        if s.holders.len() <= p {
+            s.holders.resize(p + 1, (0, 0));
+        }
+        let h = &mut s.holders[p];
+        *h = (member, h.1 + 1);
+    }
+
+    /// Pops the next message for `member` and sends it on `direct` under the group lock, so a
+    /// publisher's direct hand-off can never overtake it.
+    pub(crate) fn deliver_next(&self, member: u64, broker: &MemoryBroker, direct: &Direct) -> Next {
+        let mut s = lock(&self.state);
+        let Some((tag, p, message)) = Self::pop_locked(&mut s, member, broker) else { return Next::Empty };
+        let delivery = Delivery::new(message, AckHandle::new(direct.acker.clone(), tag), Some(p));
+        let sent = match direct.channel.try_send(delivery) {
+            Ok(()) => true,
+            Err(back) => {
+                back.ack.disarm();
+                Self::untrack(&mut s, tag);
+                let p = p as usize;
+                s.partitions[p].push_front(back.message);
+                s.queued += 1;
+                false
+            }
+        };
+        let wake = sent && std::mem::take(&mut s.room_waiting);
+        drop(s);
+        if wake {
+            self.room.notify_waiters();
+        }
+        if sent { Next::Sent } else { Next::Full }
+    }
+
+    fn untrack(s: &mut GroupState, tag: u64) -> Option<Inflight> {
+        let f = s.inflight.remove(&tag)?;
+        if let Some(h) = s.holders.get_mut(f.partition as usize) {
+            h.1 = h.1.saturating_sub(1);
+        }
+        Some(f)
     }
 
     /// Marks a member as about to sleep until [`ready`](Self::ready) is notified.
@@ -463,9 +571,20 @@ impl Group {
         s.partitions.iter().enumerate().any(|(p, q)| p % members == index && !q.is_empty())
     }
 
-    /// The next message for `member` from the partitions assigned to it.
+    /// The next message for `member` from the partitions assigned to it (slow path, used while
+    /// deliveries are delayed by a fault).
     pub(crate) fn next_for(&self, member: u64, broker: &MemoryBroker) -> Option<(u64, u32, RawMessage)> {
         let mut s = lock(&self.state);
+        let next = Self::pop_locked(&mut s, member, broker);
+        let wake = next.is_some() && std::mem::take(&mut s.room_waiting);
+        drop(s);
+        if wake {
+            self.room.notify_waiters();
+        }
+        next
+    }
+
+    fn pop_locked(s: &mut GroupState, member: u64, broker: &MemoryBroker) -> Option<(u64, u32, RawMessage)> {
         let members = s.members.len();
         let index = s.members.iter().position(|m| m.id == member)?;
         let parts = s.partitions.len();
@@ -495,14 +614,7 @@ impl Group {
                     s.duplicate_at_front[p] = true;
                 }
                 let tag = broker.tag();
-                s.inflight.insert(tag, Inflight { partition: p as u32, member, message: m.clone() });
-                if s.holders.len() <= p {
-                    s.holders.resize(p + 1, (0, 0));
-                }
-                let h = &mut s.holders[p];
-                *h = (member, h.1 + 1);
-                drop(s);
-                self.room.notify_waiters();
+                Self::track(s, tag, p, member, m.clone());
                 return Some((tag, p as u32, m));
             }
         }
@@ -515,10 +627,7 @@ impl Group {
             other => other,
         };
         let mut s = lock(&self.state);
-        let Some(f) = s.inflight.remove(&tag) else { return };
-        if let Some(h) = s.holders.get_mut(f.partition as usize) {
-            h.1 = h.1.saturating_sub(1);
-        }
+        let Some(f) = Self::untrack(&mut s, tag) else { return };
         if settlement == Settlement::Requeue {
             let p = f.partition as usize;
             s.partitions[p].push_front(f.message);
@@ -548,9 +657,9 @@ mod tests {
         let broker = MemoryBroker::with(false, 10);
         let topic = broker.topic("t");
         let group = topic.group("g", false);
-        group.join(Member { id: 1, dropped: CancellationToken::new() });
+        group.join(Member { id: 1, dropped: CancellationToken::new(), direct: None });
         for i in 0..3u8 {
-            topic.publish(bindery::Message::new(bindery::Bytes::from(vec![i])));
+            topic.publish(bindery::Message::new(bindery::Bytes::from(vec![i])), &broker);
         }
         let (t0, _, m0) = group.next_for(1, &broker).unwrap();
         assert_eq!(m0.payload()[..], [0]);
@@ -564,12 +673,12 @@ mod tests {
         let broker = MemoryBroker::with(false, 10);
         let topic = broker.topic("t");
         let group = topic.group("g", false);
-        group.join(Member { id: 1, dropped: CancellationToken::new() });
-        topic.publish(bindery::Message::new(bindery::Bytes::from_static(b"a")));
+        group.join(Member { id: 1, dropped: CancellationToken::new(), direct: None });
+        topic.publish(bindery::Message::new(bindery::Bytes::from_static(b"a")), &broker);
         let _ = group.next_for(1, &broker).unwrap();
         assert_eq!(lock(&group.state).inflight.len(), 1);
         group.leave(1);
-        group.join(Member { id: 2, dropped: CancellationToken::new() });
+        group.join(Member { id: 2, dropped: CancellationToken::new(), direct: None });
         let (_, _, m) = group.next_for(2, &broker).unwrap();
         assert_eq!(&m.payload()[..], b"a");
     }

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bindery::binder::{AckHandle, Acknowledger, ConsumerBinding, Delivery, InputChannel, Settlement};
+use bindery::binder::{AckHandle, Acknowledger, ConsumerBinding, Delivery, Settlement};
 use bindery::{Error, Health, Result};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Group, Member, MemoryBroker, Topic};
+use crate::broker::{Direct, Group, Member, MemoryBroker, Next, Topic};
 
 /// Settles deliveries of one group.
 pub(crate) struct GroupAcker {
@@ -35,34 +35,44 @@ pub(crate) fn spawn_pump(
     broker: Arc<MemoryBroker>,
     group: Arc<Group>,
     member: Member,
-    channel: InputChannel,
+    direct: Direct,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
-    let acker: Arc<dyn Acknowledger> = Arc::new(GroupAcker { broker: broker.clone(), group: group.clone() });
     tokio::spawn(async move {
         loop {
-            // Move everything available, then sleep until a publisher or a requeue wakes us.
-            while let Some((tag, partition, message)) = group.next_for(member.id, &broker) {
-                let ack = AckHandle::new(acker.clone(), tag);
-                if let Some(delay) = broker.faults().delay() {
+            if let Some(delay) = broker.faults().delay() {
+                // Slow path while deliveries are delayed: pop, wait, then hand over.
+                if let Some((tag, partition, message)) = group.next_for(member.id, &broker) {
                     tokio::time::sleep(delay).await;
+                    let delivery = Delivery::new(message, AckHandle::new(direct.acker.clone(), tag), Some(partition));
+                    tokio::select! {
+                        sent = direct.channel.send(delivery) => if sent.is_err() {
+                            group.leave(member.id); // the runtime side is gone: return its work
+                            return;
+                        },
+                        _ = member.dropped.cancelled() => return,
+                        _ = stop.cancelled() => return,
+                    }
+                    continue;
                 }
-                let delivery = Delivery::new(message, ack, Some(partition));
-                let delivery = match channel.try_send(delivery) {
-                    Ok(()) => continue,
-                    Err(d) => *d, // full (or closed: the send below tells)
-                };
-                tokio::select! {
-                    biased;
-                    sent = channel.send(delivery) => if sent.is_err() {
-                        // The runtime side is gone (aborted): leave, returning unsettled work.
-                        group.leave(member.id);
-                        return;
-                    },
-                    _ = member.dropped.cancelled() => return,
-                    _ = stop.cancelled() => return,
+            } else {
+                match group.deliver_next(member.id, &broker, &direct) {
+                    Next::Sent => continue,
+                    Next::Full => {
+                        tokio::select! {
+                            open = direct.channel.wait_for_room() => if !open {
+                                group.leave(member.id);
+                                return;
+                            },
+                            _ = member.dropped.cancelled() => return,
+                            _ = stop.cancelled() => return,
+                        }
+                        continue;
+                    }
+                    Next::Empty => {}
                 }
             }
+            // Nothing for us: sleep until a publisher, a requeue or a rebalance wakes us.
             let ready = group.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
@@ -74,7 +84,7 @@ pub(crate) fn spawn_pump(
                 _ = &mut ready => {}
                 _ = stop.cancelled() => return,
                 _ = member.dropped.cancelled() => return,
-                _ = channel.closed() => {
+                _ = direct.channel.closed() => {
                     group.leave(member.id);
                     return;
                 }

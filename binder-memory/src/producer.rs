@@ -17,7 +17,7 @@ pub(crate) struct MemoryProducer {
 #[async_trait]
 impl Producer for MemoryProducer {
     async fn send(&self, message: RawMessage) -> Result<Confirmation> {
-        if self.topic.publish(message) >= self.broker.capacity() {
+        if self.topic.publish(message, &self.broker) >= self.broker.capacity() {
             // Backpressure: a consumed group is full; wait until its consumers catch up.
             self.topic.wait_for_room(self.broker.capacity()).await;
         }

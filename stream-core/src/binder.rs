@@ -409,6 +409,21 @@ impl AckHandle {
         }
     }
 
+    /// Gives the handle up without settling, returning its tag: for a binder that takes an
+    /// undelivered delivery back (its channel was full) and keeps tracking it itself.
+    ///
+    /// ```
+    /// use bindery::binder::*;
+    /// struct Panics;
+    /// impl Acknowledger for Panics { fn settle(&self, _: u64, _: Settlement) { unreachable!() } }
+    /// let tag = AckHandle::new(std::sync::Arc::new(Panics), 9).disarm();
+    /// assert_eq!(tag, 9);
+    /// ```
+    pub fn disarm(mut self) -> u64 {
+        self.acker = None;
+        self.tag
+    }
+
     /// Done.
     ///
     /// ```
@@ -522,6 +537,18 @@ impl InputChannel {
         self.tx.try_send(delivery).map_err(|e| match e {
             mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => Box::new(d),
         })
+    }
+
+    /// Waits until the channel has room for a delivery; false once it is closed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (tx, _rx) = bindery::binder::InputChannel::bounded(1);
+    /// assert!(tx.wait_for_room().await);
+    /// # });
+    /// ```
+    pub async fn wait_for_room(&self) -> bool {
+        self.tx.reserve().await.is_ok()
     }
 
     /// True once the handler side has gone away.
