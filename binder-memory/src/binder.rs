@@ -56,7 +56,7 @@ impl Binder for MemoryBinder {
     async fn bind_producer(&self, spec: &ProducerSpec) -> Result<Arc<dyn Producer>> {
         let topic = self.broker.topic(&spec.destination);
         topic.ensure_partitions(spec.partition_count);
-        Ok(Arc::new(MemoryProducer { broker: self.broker.clone(), topic }))
+        Ok(Arc::new(MemoryProducer { broker: self.broker.clone(), topic, congested: Default::default() }))
     }
 
     async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {

@@ -137,6 +137,16 @@ impl MemoryBroker {
         Arc::new(Self::with(false, 10_000))
     }
 
+    /// A broker whose consumed groups hold at most `capacity` queued messages before
+    /// producers wait (the `queue-capacity` setting).
+    ///
+    /// ```
+    /// let _b = bindery_memory::MemoryBroker::with_capacity(100);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Arc<Self> {
+        Arc::new(Self::with(false, capacity))
+    }
+
     /// A broker that records every message published to every topic, for tests.
     ///
     /// ```

@@ -312,6 +312,14 @@ pub trait Producer: Send + Sync + 'static {
     /// queue is full); the returned [`Confirmation`] resolves when the broker has it.
     async fn send(&self, message: RawMessage) -> Result<Confirmation>;
 
+    /// Queues `message` if that can be done without waiting; otherwise hands it back so the
+    /// caller falls back to [`send`](Producer::send). Clients with a non-blocking enqueue
+    /// (librdkafka, an in-process queue) implement it to skip `send`'s boxed future on the
+    /// per-message path; the default always hands the message back.
+    fn try_send(&self, message: RawMessage) -> std::result::Result<Result<Confirmation>, RawMessage> {
+        Err(message)
+    }
+
     /// Waits until everything sent so far is confirmed or `timeout` passes.
     async fn flush(&self, timeout: Duration) -> Result<()>;
 }

@@ -221,7 +221,14 @@ impl OutputBinding {
     /// Sends an encoded message; resolves once queued, the confirmation once the broker has it.
     pub(crate) async fn send(&self, mut message: RawMessage) -> Result<crate::binder::Confirmation> {
         self.finish_headers(message.headers_mut());
-        self.producer().await?.send(message).await
+        let producer = match self.producer.get() {
+            Some(p) => p,
+            None => self.producer().await?,
+        };
+        match producer.try_send(message) {
+            Ok(confirmation) => confirmation,
+            Err(message) => producer.send(message).await,
+        }
     }
 
     pub(crate) fn encode<U: Serialize>(&self, codecs: &Codecs, message: Message<U>) -> Result<RawMessage> {
