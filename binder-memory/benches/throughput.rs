@@ -104,6 +104,13 @@ fn measure(rt: &tokio::runtime::Runtime, n: u64) -> (f64, f64) {
 
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
+    if std::env::var_os("BENCH_PROFILE_ONLY").is_some() {
+        // For profilers: only bindery's single-threaded path, no baseline, no report.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let d = rt.block_on(bindery_run(n));
+        println!("bindery only: {:.0} msg/s", n as f64 / d.as_secs_f64());
+        return;
+    }
     let single = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (raw1, bindery1) = measure(&single, n);
     let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -57,6 +57,24 @@ impl std::hash::BuildHasher for TagHasher {
 }
 
 /// Faults to inject, for tests of the at-least-once contract.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// use bindery::prelude::*;
+/// let echo = bindery::Handler::processor("echo", |m: Message<String>, _c: Context| async move {
+///     Ok::<_, HandlerError>(vec![m])
+/// }).input("in").output("out");
+/// let app = bindery_memory::TestApp::builder().registered_handlers(false).handler(echo).start().await?;
+/// let faults: &bindery_memory::Faults = app.broker().faults();
+/// faults.fail_next_acks(1); // the first acknowledgement is lost ...
+/// app.input("in").send_json(&"once").await?;
+/// let out = app.output("out");
+/// assert_eq!(out.recv_json::<String>().await?, "once");
+/// assert_eq!(out.recv_json::<String>().await?, "once"); // ... so the input is handled again
+/// app.shutdown().await
+/// # }
+/// ```
 #[derive(Debug, Default)]
 pub struct Faults {
     fail_acks: AtomicUsize,
@@ -315,7 +333,10 @@ impl Topic {
     }
 
     pub(crate) fn remove_group(&self, name: &str) {
-        self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let removed = self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if let Some(g) = removed {
+            g.room.notify_waiters(); // producers waiting on it must look again
+        }
     }
 
     /// Appends to every group's queue. Returns the longest queue of a group with members,
@@ -389,12 +410,22 @@ pub(crate) enum Next {
 pub(crate) struct Inflight {
     partition: u32,
     member: u64,
+    /// Position in its partition, so redelivered messages go back where they were.
+    seq: u64,
     message: RawMessage,
+}
+
+/// Puts `(seq, message)` into a partition queue kept in `seq` order.
+fn insert_in_order(queue: &mut VecDeque<(u64, RawMessage)>, seq: u64, message: RawMessage) {
+    let at = queue.iter().position(|(s, _)| *s > seq).unwrap_or(queue.len());
+    queue.insert(at, (seq, message));
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct GroupState {
-    partitions: Vec<VecDeque<RawMessage>>,
+    partitions: Vec<VecDeque<(u64, RawMessage)>>,
+    /// Per partition: the position the next published message gets.
+    next_seq: Vec<u64>,
     pub(crate) members: Vec<Member>,
     pub(crate) inflight: HashMap<u64, Inflight, TagHasher>,
     /// Per partition: the member holding its unacknowledged messages, and how many.
@@ -448,12 +479,15 @@ impl Group {
         let p = partition as usize;
         if s.partitions.len() <= p {
             s.partitions.resize_with(p + 1, VecDeque::new);
+            s.next_seq.resize(p + 1, 0);
         }
-        let message = match Self::try_direct(&mut s, p, message, broker) {
+        let seq = s.next_seq[p];
+        s.next_seq[p] += 1;
+        let message = match Self::try_direct(&mut s, p, seq, message, broker) {
             None => return s.queued,
             Some(m) => m,
         };
-        s.partitions[p].push_back(message);
+        s.partitions[p].push_back((seq, message));
         s.queued += 1;
         let queued = if s.members.is_empty() { 0 } else { s.queued };
         let wake = std::mem::take(&mut s.waiting);
@@ -465,7 +499,13 @@ impl Group {
     }
 
     /// The direct path; gives the message back when it must be queued instead.
-    fn try_direct(s: &mut GroupState, p: usize, message: RawMessage, broker: &MemoryBroker) -> Option<RawMessage> {
+    fn try_direct(
+        s: &mut GroupState,
+        p: usize,
+        seq: u64,
+        message: RawMessage,
+        broker: &MemoryBroker,
+    ) -> Option<RawMessage> {
         let members = s.members.len();
         if members == 0 || !s.partitions[p].is_empty() || broker.faults.active() {
             return Some(message);
@@ -481,7 +521,7 @@ impl Group {
         let copy = delivery.message.clone();
         match direct.channel.try_send(delivery) {
             Ok(()) => {
-                Self::track(s, tag, p, member, copy);
+                Self::track(s, tag, p, member, seq, copy);
                 None
             }
             Err(back) => {
@@ -491,8 +531,8 @@ impl Group {
         }
     }
 
-    fn track(s: &mut GroupState, tag: u64, p: usize, member: u64, message: RawMessage) {
-        s.inflight.insert(tag, Inflight { partition: p as u32, member, message });
+    fn track(s: &mut GroupState, tag: u64, p: usize, member: u64, seq: u64, message: RawMessage) {
+        s.inflight.insert(tag, Inflight { partition: p as u32, member, seq, message });
         if s.holders.len() <= p {
             s.holders.resize(p + 1, (0, 0));
         }
@@ -510,10 +550,10 @@ impl Group {
             Ok(()) => true,
             Err(back) => {
                 back.ack.disarm();
-                Self::untrack(&mut s, tag);
-                let p = p as usize;
-                s.partitions[p].push_front(back.message);
-                s.queued += 1;
+                if let Some(f) = Self::untrack(&mut s, tag) {
+                    s.partitions[p as usize].push_front((f.seq, back.message));
+                    s.queued += 1;
+                }
                 false
             }
         };
@@ -548,29 +588,36 @@ impl Group {
     pub(crate) fn leave(&self, member: u64) {
         let mut s = lock(&self.state);
         s.members.retain(|m| m.id != member);
-        let mut back: Vec<(u64, u32, RawMessage)> = Vec::new();
-        s.inflight.retain(|tag, f| {
-            if f.member == member {
-                back.push((*tag, f.partition, f.message.clone()));
-                false
-            } else {
-                true
-            }
-        });
-        back.sort_by_key(|(tag, _, _)| std::cmp::Reverse(*tag));
-        for (_, p, m) in back {
-            let p = p as usize;
-            if let Some(h) = s.holders.get_mut(p) {
-                h.1 = h.1.saturating_sub(1);
-            }
-            if s.partitions.len() <= p {
-                s.partitions.resize_with(p + 1, VecDeque::new);
-            }
-            s.partitions[p].push_front(m);
-            s.queued += 1;
-        }
+        let tags: Vec<u64> = s.inflight.iter().filter(|(_, f)| f.member == member).map(|(t, _)| *t).collect();
+        Self::return_to_queue(&mut s, &tags);
         drop(s);
         self.ready.notify_waiters();
+        self.room.notify_waiters(); // a producer waiting on this member's group may go on
+    }
+
+    /// Stops handing new messages to `member` (its binding stopped fetching); what it holds
+    /// can still be settled.
+    pub(crate) fn pause(&self, member: u64) {
+        let mut s = lock(&self.state);
+        if let Some(m) = s.members.iter_mut().find(|m| m.id == member) {
+            m.direct = None;
+        }
+    }
+
+    /// Takes the deliveries `tags` back from their members and queues them again, each at its
+    /// place in its partition; their late acknowledgements are then ignored.
+    fn return_to_queue(s: &mut GroupState, tags: &[u64]) {
+        for tag in tags {
+            if let Some(f) = Self::untrack(s, *tag) {
+                let p = f.partition as usize;
+                if s.partitions.len() <= p {
+                    s.partitions.resize_with(p + 1, VecDeque::new);
+                    s.next_seq.resize(p + 1, 0);
+                }
+                insert_in_order(&mut s.partitions[p], f.seq, f.message);
+                s.queued += 1;
+            }
+        }
     }
 
     /// Whether `member` has a message waiting in one of its partitions.
@@ -578,7 +625,11 @@ impl Group {
         let s = lock(&self.state);
         let members = s.members.len();
         let Some(index) = s.members.iter().position(|m| m.id == member) else { return false };
-        s.partitions.iter().enumerate().any(|(p, q)| p % members == index && !q.is_empty())
+        s.partitions.iter().enumerate().any(|(p, q)| {
+            p % members == index
+                && !q.is_empty()
+                && !s.holders.get(p).is_some_and(|(holder, n)| *n > 0 && *holder != member)
+        })
     }
 
     /// The next message for `member` from the partitions assigned to it (slow path, used while
@@ -608,7 +659,7 @@ impl Group {
             if s.holders.get(p).is_some_and(|(holder, n)| *n > 0 && *holder != member) {
                 continue;
             }
-            if let Some(m) = s.partitions[p].pop_front() {
+            if let Some((seq, m)) = s.partitions[p].pop_front() {
                 s.queued -= 1;
                 s.cursor = p + 1;
                 // A copy made by the duplicate fault is delivered as is, not duplicated again.
@@ -616,7 +667,7 @@ impl Group {
                 if is_copy {
                     s.duplicate_at_front[p] = false;
                 } else if Faults::take(&broker.faults.duplicates) {
-                    s.partitions[p].push_front(m.clone());
+                    s.partitions[p].push_front((seq, m.clone()));
                     s.queued += 1;
                     if s.duplicate_at_front.len() <= p {
                         s.duplicate_at_front.resize(p + 1, false);
@@ -624,7 +675,7 @@ impl Group {
                     s.duplicate_at_front[p] = true;
                 }
                 let tag = broker.tag();
-                Self::track(s, tag, p, member, m.clone());
+                Self::track(s, tag, p, member, seq, m.clone());
                 return Some((tag, p as u32, m));
             }
         }
@@ -632,17 +683,33 @@ impl Group {
     }
 
     pub(crate) fn settle(&self, tag: u64, settlement: Settlement, faults: &Faults) {
-        let settlement = match settlement {
-            Settlement::Ack if Faults::take(&faults.fail_acks) => Settlement::Requeue,
-            other => other,
-        };
         let mut s = lock(&self.state);
-        let Some(f) = Self::untrack(&mut s, tag) else { return };
-        if settlement == Settlement::Requeue {
-            let p = f.partition as usize;
-            s.partitions[p].push_front(f.message);
-            s.queued += 1;
-            drop(s);
+        let Some(f) = s.inflight.get(&tag) else { return };
+        let (p, member, seq) = (f.partition, f.member, f.seq);
+        // A lost acknowledgement (fault): the broker never hears of it, so that one message
+        // comes back, as RabbitMQ redelivers an unacknowledged message.
+        let lost = settlement == Settlement::Ack && Faults::take(&faults.fail_acks);
+        if lost {
+            Self::return_to_queue(&mut s, &[tag]);
+        } else if settlement == Settlement::Requeue {
+            // Rewind the partition, as a Kafka consumer seeks back: this message and every
+            // later one the member holds from the partition are delivered again, in order.
+            let tags: Vec<u64> = s
+                .inflight
+                .iter()
+                .filter(|(_, f)| f.partition == p && f.member == member && f.seq >= seq)
+                .map(|(t, _)| *t)
+                .collect();
+            Self::return_to_queue(&mut s, &tags);
+        } else {
+            Self::untrack(&mut s, tag);
+        }
+        // A partition nobody holds any more may now go to the member it is assigned to.
+        let released = s.holders.get(p as usize).is_some_and(|(_, n)| *n == 0)
+            && s.partitions.get(p as usize).is_some_and(|q| !q.is_empty())
+            && std::mem::take(&mut s.waiting);
+        drop(s);
+        if lost || settlement == Settlement::Requeue || released {
             self.ready.notify_waiters();
         }
     }

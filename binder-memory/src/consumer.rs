@@ -107,6 +107,7 @@ impl Drop for MemoryConsumer {
 #[async_trait]
 impl ConsumerBinding for MemoryConsumer {
     async fn stop(&self) -> Result<()> {
+        self.group.pause(self.member.id); // no more direct hand-offs either
         self.stop.cancel();
         let pump = self.pump.lock().ok().and_then(|mut p| p.take());
         if let Some(p) = pump {

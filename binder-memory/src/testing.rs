@@ -21,7 +21,37 @@ const BINDER: &str = "memory";
 /// from the start, so [`output`](TestApp::output) also sees messages produced before it was
 /// called. Successive `recv` calls on one destination return successive messages.
 ///
-/// See the crate documentation for a complete test.
+/// See the crate documentation for a complete test. This one checks an output and a dead
+/// letter:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// use bindery::prelude::*;
+/// let charge = bindery::Handler::processor("charge", |m: Message<u64>, _ctx: Context| async move {
+///     if *m.payload() == 0 {
+///         return Err(HandlerError::new("nothing to charge"));
+///     }
+///     Ok(vec![m.map(|cents| cents * 2)])
+/// })
+/// .input("charges")
+/// .output("charged")
+/// .group("billing");
+/// let app = bindery_memory::TestApp::builder()
+///     .registered_handlers(false)
+///     .handler(charge)
+///     .config_toml("[bindings.charges.consumer]\nmax-attempts = 1")
+///     .start()
+///     .await?;
+/// app.input("charges").send_json(&21).await?;
+/// assert_eq!(app.output("charged").recv_json::<u64>().await?, 42);
+/// app.input("charges").send_json(&0).await?;
+/// let dead = app.output("charges.billing.dlq").recv().await?; // waits for the dead letter
+/// assert_eq!(dead.headers().get_str("x-exception-message"), Some("nothing to charge"));
+/// assert_eq!(app.dead_letters("charges", "billing").len(), 1);
+/// app.shutdown().await
+/// # }
+/// ```
 pub struct TestApp {
     running: Option<RunningApp>,
     broker: Arc<MemoryBroker>,
@@ -362,6 +392,18 @@ impl TestApp {
 }
 
 /// Publishes test messages into one destination.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// let app = bindery_memory::TestApp::builder().registered_handlers(false).start().await?;
+/// let orders: bindery_memory::Input = app.input("orders");
+/// orders.send_json(&serde_json::json!({"id": 1})).await?;
+/// orders.send_message(bindery::Message::new(2).with_key("customer-7")).await?;
+/// assert_eq!(app.output("orders").all().len(), 2); // the broker records every destination
+/// app.shutdown().await
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Input {
     broker: Arc<MemoryBroker>,
@@ -435,6 +477,21 @@ impl Input {
 }
 
 /// Reads one destination's messages in order.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// let app = bindery_memory::TestApp::builder().registered_handlers(false).start().await?;
+/// app.input("events").send_json(&1).await?;
+/// app.input("events").send_json(&2).await?;
+/// let events: bindery_memory::Output = app.output("events");
+/// assert_eq!(events.recv_json::<u32>().await?, 1);
+/// // One read position per destination, shared by every `Output` of this app:
+/// assert_eq!(app.output("events").recv_json::<u32>().await?, 2);
+/// assert_eq!(events.all().len(), 2);
+/// app.shutdown().await
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Output {
     broker: Arc<MemoryBroker>,

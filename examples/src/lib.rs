@@ -38,6 +38,11 @@ use tokio::sync::Notify;
 pub mod billing;
 
 /// Initialises logging from `RUST_LOG` (default `warn`), for the example binaries.
+///
+/// ```
+/// bindery_examples::init_logging();
+/// bindery_examples::init_logging(); // a second call keeps the first subscriber
+/// ```
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -84,11 +89,22 @@ impl Default for Counter {
 
 impl Counter {
     /// A counter at zero; usable in a `static`.
+    ///
+    /// ```
+    /// static HANDLED: bindery_examples::Counter = bindery_examples::Counter::new();
+    /// assert_eq!(HANDLED.get(), 0);
+    /// ```
     pub const fn new() -> Self {
         Self { count: AtomicUsize::new(0), changed: Notify::const_new() }
     }
 
     /// Adds `n` and wakes waiters; returns the new count.
+    ///
+    /// ```
+    /// let c = bindery_examples::Counter::new();
+    /// assert_eq!(c.add(2), 2);
+    /// assert_eq!(c.add(3), 5);
+    /// ```
     pub fn add(&self, n: usize) -> usize {
         let now = self.count.fetch_add(n, Ordering::SeqCst) + n;
         self.changed.notify_waiters();
@@ -96,11 +112,28 @@ impl Counter {
     }
 
     /// The current count.
+    ///
+    /// ```
+    /// let c = bindery_examples::Counter::default();
+    /// c.add(1);
+    /// assert_eq!(c.get(), 1);
+    /// ```
     pub fn get(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
 
     /// Waits until the count reaches `n`; an error after `timeout`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let c = bindery_examples::Counter::new();
+    /// assert!(c.wait_for(1, Duration::from_millis(10)).await.is_err()); // nothing counted yet
+    /// c.add(1);
+    /// assert!(c.wait_for(1, Duration::from_millis(10)).await.is_ok());
+    /// # }
+    /// ```
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> anyhow::Result<()> {
         let reached = async {
             loop {

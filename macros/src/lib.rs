@@ -254,10 +254,10 @@ fn decode_arg(ty: &Type, errors: &mut Errors) -> TokenStream2 {
                 return quote!(());
             };
             if is_named(inner, "Bytes") {
-                return quote_spanned!(span=> ::bindery::__private::Message::from_parts(__inv.bytes(), __inv.raw().headers().clone()));
+                return quote_spanned!(span=> ::bindery::__private::Message::from_parts(__inv.bytes(), __inv.headers()));
             }
             if is_named(inner, "String") {
-                return quote_spanned!(span=> ::bindery::__private::Message::from_parts(__inv.text()?, __inv.raw().headers().clone()));
+                return quote_spanned!(span=> ::bindery::__private::Message::from_parts(__inv.text()?, __inv.headers()));
             }
             return quote_spanned!(span=> __inv.decode_message::<#inner>()?);
         }

@@ -5,6 +5,21 @@
 //! [`InputChannel`] the runtime gives it; the runtime settles each one through its
 //! [`AckHandle`]. A producer binding takes encoded messages and returns a [`Confirmation`]
 //! that resolves once the broker has the message.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use bindery::binder::{AckHandle, Delivery, InputChannel};
+//!
+//! // The runtime makes the channel; a consumer binding feeds it.
+//! let (channel, mut deliveries) = InputChannel::bounded(16);
+//! let message = bindery::Message::new(bindery::Bytes::from_static(b"{}"));
+//! channel.send(Delivery::new(message, AckHandle::none(), Some(0))).await.unwrap();
+//! // The runtime runs the handler, then settles the delivery.
+//! let d = deliveries.recv().await.unwrap();
+//! assert_eq!(d.partition, Some(0));
+//! d.ack.ack();
+//! # });
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +34,15 @@ use crate::error::{Error, Result};
 use crate::message::RawMessage;
 
 /// Everything a binder needs to create a producer binding.
+///
+/// ```
+/// use bindery::binder::{ProducerRole, ProducerSpec};
+/// let mut spec = ProducerSpec::output("bill-out-0", "invoices.v1");
+/// spec.partition_count = 4; // what `partition-count` sets
+/// assert_eq!(spec.binding, "bill-out-0");
+/// assert_eq!(spec.role, ProducerRole::Output);
+/// assert!(spec.options.is_empty());
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ProducerSpec {
@@ -54,6 +78,17 @@ impl ProducerSpec {
 }
 
 /// Why a producer exists.
+///
+/// ```
+/// use bindery::binder::ProducerRole;
+/// let role = ProducerRole::DeadLetter { source_destination: "orders".into(), group: "billing".into() };
+/// // A binder picks the topology from the role, e.g. a memory-style DLQ name:
+/// let name = match &role {
+///     ProducerRole::DeadLetter { source_destination, group } => format!("{source_destination}.{group}.dlq"),
+///     _ => String::new(),
+/// };
+/// assert_eq!(name, "orders.billing.dlq");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProducerRole {
@@ -69,6 +104,14 @@ pub enum ProducerRole {
 }
 
 /// Everything a binder needs to create a consumer binding.
+///
+/// ```
+/// use bindery::binder::ConsumerSpec;
+/// let mut spec = ConsumerSpec::new("audit-in-0", "invoices", None);
+/// assert_eq!(spec.start_offset, bindery::StartOffset::Latest); // anonymous: only new messages
+/// assert_eq!((spec.concurrency, spec.instance_index, spec.instance_count), (1, 0, 1));
+/// spec.concurrency = 4; // what `[bindings.<name>.consumer] concurrency` sets
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConsumerSpec {
@@ -126,6 +169,13 @@ pub struct Health {
 }
 
 /// The state in a [`Health`] report.
+///
+/// ```
+/// use bindery::{Health, binder::HealthStatus};
+/// assert_eq!(Health::up().status(), HealthStatus::Up);
+/// assert_eq!(Health::down("connection refused").status(), HealthStatus::Down);
+/// assert_eq!(Health::unknown("connecting").status(), HealthStatus::Unknown);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HealthStatus {
@@ -228,6 +278,20 @@ impl std::fmt::Debug for Confirmation {
 }
 
 /// The sending half of [`Confirmation::channel`]. Dropping it unconfirmed fails the send.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use bindery::binder::Confirmation;
+/// let (confirmer, confirmation) = Confirmation::channel();
+/// // A broker client's delivery callback reports later, maybe on another thread:
+/// std::thread::spawn(move || confirmer.confirm(Ok(())));
+/// assert!(confirmation.await.is_ok());
+///
+/// let (confirmer, confirmation) = Confirmation::channel();
+/// drop(confirmer); // the client went away unconfirmed: the send failed
+/// assert!(confirmation.await.unwrap_err().is_broker());
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Confirmer(oneshot::Sender<Result<()>>);
 
@@ -306,6 +370,39 @@ impl Future for Confirmation {
 }
 
 /// A producer binding: publishes encoded messages to one destination.
+///
+/// A producer that keeps what it is sent, as an in-process binder might:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+/// use bindery::RawMessage;
+/// use bindery::binder::{Confirmation, Producer};
+///
+/// #[derive(Default)]
+/// struct Collect(Mutex<Vec<RawMessage>>);
+///
+/// #[async_trait::async_trait]
+/// impl Producer for Collect {
+///     async fn send(&self, message: RawMessage) -> bindery::Result<Confirmation> {
+///         self.0.lock().unwrap().push(message);
+///         Ok(Confirmation::confirmed()) // in memory: confirmed at once
+///     }
+///
+///     async fn flush(&self, _timeout: Duration) -> bindery::Result<()> {
+///         Ok(()) // nothing is ever pending
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let p = Collect::default();
+/// let confirmation = p.send(bindery::Message::new(bindery::Bytes::from_static(b"hi"))).await.unwrap();
+/// confirmation.await.unwrap();
+/// assert_eq!(&p.0.lock().unwrap()[0].payload()[..], b"hi");
+/// // `try_send` is not overridden, so it hands the message back for `send`:
+/// assert!(p.try_send(bindery::Message::new(bindery::Bytes::new())).is_err());
+/// # });
+/// ```
 #[async_trait]
 pub trait Producer: Send + Sync + 'static {
     /// Hands `message` to the broker client. Returns once it is queued (waiting if the client's
@@ -325,6 +422,20 @@ pub trait Producer: Send + Sync + 'static {
 }
 
 /// How a delivery was settled.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use bindery::binder::{AckHandle, Acknowledger, Settlement};
+///
+/// struct Last(Mutex<Option<Settlement>>);
+/// impl Acknowledger for Last {
+///     fn settle(&self, _tag: u64, s: Settlement) { *self.0.lock().unwrap() = Some(s); }
+/// }
+///
+/// let last = Arc::new(Last(Mutex::new(None)));
+/// AckHandle::new(last.clone(), 1).reject();
+/// assert_eq!(*last.0.lock().unwrap(), Some(Settlement::Reject));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Settlement {
@@ -339,6 +450,28 @@ pub enum Settlement {
 /// A binder's side of acknowledgements: settles the delivery with tag `tag`.
 ///
 /// Must not block: hand slow work (a network ack) to a task.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use bindery::binder::{AckHandle, Acknowledger, Settlement};
+///
+/// /// Counts acknowledgements; a broker binder would commit an offset or send a basic.ack.
+/// #[derive(Default)]
+/// struct Count(AtomicUsize);
+/// impl Acknowledger for Count {
+///     fn settle(&self, _tag: u64, settlement: Settlement) {
+///         if settlement == Settlement::Ack {
+///             self.0.fetch_add(1, Ordering::SeqCst);
+///         }
+///     }
+/// }
+///
+/// let acks = Arc::new(Count::default());
+/// AckHandle::new(acks.clone(), 1).ack();
+/// AckHandle::new(acks.clone(), 2).requeue();
+/// assert_eq!(acks.0.load(Ordering::SeqCst), 1);
+/// ```
 pub trait Acknowledger: Send + Sync + 'static {
     /// Records the outcome of delivery `tag`.
     fn settle(&self, tag: u64, settlement: Settlement);
@@ -469,6 +602,14 @@ impl Drop for AckHandle {
 }
 
 /// One consumed message with its acknowledgement handle.
+///
+/// ```
+/// use bindery::binder::{AckHandle, Delivery};
+/// let d = Delivery::new(bindery::Message::new(bindery::Bytes::from_static(b"{}")), AckHandle::none(), Some(3));
+/// assert_eq!(d.partition, Some(3));
+/// assert_eq!(&d.message.payload()[..], b"{}");
+/// d.ack.ack(); // settled once the handler is done
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Delivery {
@@ -585,6 +726,54 @@ impl InputChannel {
 }
 
 /// A live consumer binding.
+///
+/// A binding that replays a fixed list of messages into its channel:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use bindery::binder::{AckHandle, ConsumerBinding, Delivery, InputChannel};
+///
+/// struct Replay(Mutex<Option<tokio::task::JoinHandle<()>>>);
+///
+/// impl Replay {
+///     fn start(messages: Vec<bindery::RawMessage>, channel: InputChannel) -> Self {
+///         let task = tokio::spawn(async move {
+///             for m in messages {
+///                 // `send` waits while the handler side is busy: backpressure.
+///                 if channel.send(Delivery::new(m, AckHandle::none(), None)).await.is_err() {
+///                     return; // shutting down
+///                 }
+///             }
+///         });
+///         Replay(Mutex::new(Some(task)))
+///     }
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl ConsumerBinding for Replay {
+///     async fn stop(&self) -> bindery::Result<()> {
+///         if let Some(task) = self.0.lock().unwrap().take() {
+///             task.abort();
+///         }
+///         Ok(())
+///     }
+///
+///     async fn close(&self) -> bindery::Result<()> {
+///         self.stop().await
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// let (channel, mut deliveries) = InputChannel::bounded(4);
+/// let binding = Replay::start(vec![bindery::Message::new(bindery::Bytes::from_static(b"1"))], channel);
+/// let d = deliveries.recv().await.unwrap();
+/// assert_eq!(&d.message.payload()[..], b"1");
+/// d.ack.ack();
+/// assert!(binding.health().is_up()); // the default
+/// binding.close().await
+/// # }
+/// ```
 #[async_trait]
 pub trait ConsumerBinding: Send + Sync + 'static {
     /// Stops fetching new messages. Deliveries already handed out can still be settled.
@@ -609,6 +798,68 @@ pub trait ConsumerBinding: Send + Sync + 'static {
 ///
 /// Implementations register a [`BinderFactory`] with [`register_binder!`](crate::register_binder)
 /// so config can name them by type.
+///
+/// A binder that publishes into a shared log and cannot consume, run by an app:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use bindery::RawMessage;
+/// use bindery::binder::{Binder, Confirmation, ConsumerBinding, ConsumerSpec, InputChannel, Producer, ProducerSpec};
+///
+/// type Log = Arc<Mutex<Vec<(String, RawMessage)>>>;
+///
+/// struct LogProducer { destination: String, log: Log }
+///
+/// #[async_trait::async_trait]
+/// impl Producer for LogProducer {
+///     async fn send(&self, message: RawMessage) -> bindery::Result<Confirmation> {
+///         self.log.lock().unwrap().push((self.destination.clone(), message));
+///         Ok(Confirmation::confirmed())
+///     }
+///     async fn flush(&self, _timeout: Duration) -> bindery::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct LogBinder(Log);
+///
+/// #[async_trait::async_trait]
+/// impl Binder for LogBinder {
+///     fn kind(&self) -> &str {
+///         "log"
+///     }
+///     async fn bind_producer(&self, spec: &ProducerSpec) -> bindery::Result<Arc<dyn Producer>> {
+///         Ok(Arc::new(LogProducer { destination: spec.destination.clone(), log: self.0.clone() }))
+///     }
+///     async fn bind_consumer(&self, spec: &ConsumerSpec, _channel: InputChannel) -> bindery::Result<Box<dyn ConsumerBinding>> {
+///         Err(bindery::Error::binding(&spec.binding, "the log binder cannot consume"))
+///     }
+///     fn dead_letter_destination(&self, destination: &str, group: &str) -> String {
+///         format!("{destination}.{group}.dlq")
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// let binder = LogBinder::default();
+/// let log = binder.0.clone();
+/// let app = bindery::App::builder()
+///     .registered_handlers(false)
+///     .binder("log", Arc::new(binder))
+///     .override_binder("log")
+///     .config(bindery::Config::from_toml_str("[bindings.greetings]\ndestination = \"greetings.v1\"")?)
+///     .build()?
+///     .start()
+///     .await?;
+/// app.source::<String>("greetings")?.send("hello".into()).await?;
+/// app.shutdown().await?;
+/// let log = log.lock().unwrap();
+/// assert_eq!(log[0].0, "greetings.v1");
+/// assert_eq!(&log[0].1.payload()[..], b"\"hello\"");
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait Binder: Send + Sync + 'static {
     /// The binder type name (`memory`, `kafka`, `rabbit`).
@@ -623,6 +874,23 @@ pub trait Binder: Send + Sync + 'static {
     /// The dead-letter destination of `destination`/`group` on this broker (Spring's naming).
     fn dead_letter_destination(&self, destination: &str, group: &str) -> String;
 
+    /// Checks a binding's `[bindings.<name>.options]` at startup. The default accepts none:
+    /// a binder that reads options overrides this and rejects the keys it does not know.
+    fn check_options(
+        &self,
+        binding: &str,
+        options: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        match options.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(Error::config(
+                "configuration",
+                format!("bindings.{binding}.options.{key}"),
+                format!("the `{}` binder takes no binding options", self.kind()),
+            )),
+        }
+    }
+
     /// Broker reachability.
     fn health(&self) -> Health {
         Health::up()
@@ -636,6 +904,21 @@ pub trait Binder: Send + Sync + 'static {
 
 /// Creates a binder of one type from its settings. Registered with
 /// [`register_binder!`](crate::register_binder); looked up by [`kind`](Self::kind).
+///
+/// ```
+/// use std::sync::Arc;
+/// use bindery::binder::BinderFactory;
+///
+/// fn create(settings: &bindery::BinderSettings) -> bindery::Result<Arc<dyn bindery::Binder>> {
+///     Err(bindery::Error::binding(settings.name(), "no broker in this example"))
+/// }
+///
+/// // `register_binder!("example", create)` submits exactly this to the registry.
+/// static FACTORY: BinderFactory = BinderFactory::new("example", create);
+/// assert_eq!(FACTORY.kind(), "example");
+/// let created = FACTORY.create(&bindery::BinderSettings::defaults("example"));
+/// assert!(matches!(created, Err(e) if e.is_binding()));
+/// ```
 pub struct BinderFactory {
     kind: &'static str,
     create: fn(&BinderSettings) -> Result<Arc<dyn Binder>>,

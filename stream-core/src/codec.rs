@@ -2,6 +2,19 @@
 //!
 //! JSON (`application/json`, the default and any `+json` type), `text/plain` and
 //! `application/octet-stream` are built in. Other formats plug in through [`Codec`].
+//!
+//! ```
+//! use bindery::codec::{Codecs, JSON};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+//! struct Order { id: u64 }
+//!
+//! let codecs = Codecs::default();
+//! let bytes = codecs.encode(&Order { id: 7 }, JSON).unwrap();
+//! assert_eq!(&bytes[..], br#"{"id":7}"#);
+//! let back: Order = codecs.decode(&bytes, "application/vnd.order+json").unwrap(); // any +json
+//! assert_eq!(back, Order { id: 7 });
+//! ```
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +26,31 @@ use serde::de::DeserializeOwned;
 use crate::error::{BoxError, Error, Result};
 
 /// `application/json`
+///
+/// ```
+/// use bindery::codec::{Codecs, JSON};
+/// assert_eq!(JSON, "application/json");
+/// let bytes = Codecs::default().encode(&[1, 2], JSON).unwrap();
+/// assert_eq!(&bytes[..], b"[1,2]");
+/// ```
 pub const JSON: &str = "application/json";
 /// `text/plain`
+///
+/// ```
+/// use bindery::codec::{Codecs, TEXT};
+/// assert_eq!(TEXT, "text/plain");
+/// let bytes = Codecs::default().encode(&"hello", TEXT).unwrap();
+/// assert_eq!(&bytes[..], b"hello"); // no JSON quotes
+/// ```
 pub const TEXT: &str = "text/plain";
 /// `application/octet-stream`
+///
+/// ```
+/// use bindery::codec::{Codecs, OCTET_STREAM};
+/// assert_eq!(OCTET_STREAM, "application/octet-stream");
+/// let bytes = Codecs::default().encode(&vec![0u8, 255], OCTET_STREAM).unwrap();
+/// assert_eq!(&bytes[..], &[0, 255]); // bytes as they are
+/// ```
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// A user-supplied format (Avro, Protobuf, CBOR, …) for one content type.

@@ -30,6 +30,21 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The whole configuration of an app.
+///
+/// ```
+/// let config = bindery::Config::from_toml_str(r#"
+///     default-binder = "kafka"
+///     shutdown-timeout = "10s"
+///     [bindings.invoices]
+///     destination = "invoices.v1"
+///     binder = "memory"
+/// "#).unwrap();
+/// assert_eq!(config.default_binder(), "kafka");
+/// assert_eq!(config.shutdown_timeout(), std::time::Duration::from_secs(10));
+/// assert_eq!(config.binding("invoices").destination.as_deref(), Some("invoices.v1"));
+/// assert_eq!(config.binding("invoices").binder.as_deref(), Some("memory"));
+/// assert!(bindery::Config::from_toml_str("no-such-key = 1").is_err()); // unknown keys are errors
+/// ```
 #[derive(Clone)]
 pub struct Config {
     figment: Figment,
@@ -210,6 +225,9 @@ impl Default for ProducerConfig {
         Self { partition_key: None, partition_count: 1 }
     }
 }
+
+/// Upper bound on `consumer.concurrency` (each unit is a task and queue).
+const MAX_CONCURRENCY: usize = 1024;
 
 const ROOT_KEYS: &[&str] = &[
     "default-binder",
@@ -496,7 +514,14 @@ impl Config {
                 ));
             }
         }
-        if root.instance_count == 0 || root.instance_index >= root.instance_count {
+        if root.instance_count == 0 {
+            return Err(Error::config(
+                describe(figment.find_metadata("instance-count")),
+                "instance-count",
+                "must be at least 1",
+            ));
+        }
+        if root.instance_index >= root.instance_count {
             return Err(Error::config(
                 describe(figment.find_metadata("instance-index")),
                 "instance-index",
@@ -512,11 +537,11 @@ impl Config {
                     "must be at least 1 (1 = no retry)",
                 ));
             }
-            if c.concurrency == 0 {
+            if c.concurrency == 0 || c.concurrency > MAX_CONCURRENCY {
                 return Err(Error::config(
                     describe(figment.find_metadata(&format!("bindings.{name}.consumer.concurrency"))),
                     format!("bindings.{name}.consumer.concurrency"),
-                    "must be at least 1",
+                    format!("must be between 1 and {MAX_CONCURRENCY}"),
                 ));
             }
             if !(c.backoff_multiplier.is_finite() && c.backoff_multiplier >= 1.0) {

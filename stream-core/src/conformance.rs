@@ -4,13 +4,30 @@
 //! A binder crate implements [`Harness`] for its broker and expands [`conformance_tests!`]
 //! once; each rule of the delivery contract becomes its own `#[tokio::test]`:
 //!
-//! ```text
-//! struct Memory(std::sync::Arc<bindery_memory::MemoryBroker>);
-//! impl bindery::conformance::Harness for Memory { /* binder(), dead_letters() */ }
-//! bindery::conformance_tests!(Memory::new());
+//! ```no_run
+//! use std::{sync::Arc, time::Duration};
+//!
+//! struct MyBroker(Arc<dyn bindery::Binder>);
+//! # impl MyBroker { fn new() -> Self { unimplemented!() } }
+//!
+//! #[async_trait::async_trait]
+//! impl bindery::conformance::Harness for MyBroker {
+//!     fn binder(&self) -> Arc<dyn bindery::Binder> { self.0.clone() }
+//!     async fn dead_letters(&self, destination: &str, group: &str, expected: usize, timeout: Duration)
+//!         -> bindery::Result<Vec<bindery::RawMessage>> {
+//!         // read `expected` messages of the broker's dead-letter destination
+//! #       let _ = (destination, group, expected, timeout);
+//!         Ok(Vec::new())
+//!     }
+//! }
+//!
+//! bindery::conformance_tests!(MyBroker::new());
+//! # fn main() {}
 //! ```
 //!
-//! (`binder-memory/tests/conformance.rs` is the complete, running example.)
+//! (`binder-memory/tests/conformance.rs` is the complete, running example. This module and
+//! its examples exist only with bindery's `conformance` feature, which binder crates enable in
+//! their dev-dependencies.)
 //!
 //! Every case uses fresh, random destination and group names, so cases can share a broker.
 
@@ -32,6 +49,44 @@ use crate::{
 };
 
 /// What a binder's test crate provides so the suite can drive its broker.
+///
+/// A harness for a broker whose binders `connect` creates (a sketch: a real one reads the
+/// dead-letter destination through its own client):
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use bindery::conformance::Harness;
+///
+/// struct MyBroker {
+///     connect: fn() -> Arc<dyn bindery::Binder>,
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl Harness for MyBroker {
+///     fn binder(&self) -> Arc<dyn bindery::Binder> {
+///         (self.connect)()
+///     }
+///
+///     async fn dead_letters(
+///         &self,
+///         destination: &str,
+///         group: &str,
+///         expected: usize,
+///         timeout: Duration,
+///     ) -> bindery::Result<Vec<bindery::RawMessage>> {
+///         let dlq = self.binder().dead_letter_destination(destination, group);
+///         Err(bindery::Error::new(
+///             bindery::ErrorKind::Timeout,
+///             format!("{expected} dead letters on {dlq} not read within {timeout:?}"),
+///         ))
+///     }
+///
+///     fn timeout(&self) -> Duration {
+///         Duration::from_secs(30) // a broker with slow group rebalances
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Harness: Send + Sync + 'static {
     /// A new binder instance (its own connections) on the broker under test. The suite creates
@@ -54,6 +109,14 @@ pub trait Harness: Send + Sync + 'static {
 }
 
 /// The payload every case sends.
+///
+/// ```
+/// use bindery::conformance::Probe;
+/// let p = Probe { id: 7, key: "customer-1".into(), seq: 0 };
+/// let json = serde_json::to_string(&p).unwrap();
+/// assert_eq!(json, r#"{"id":7,"key":"customer-1","seq":0}"#);
+/// assert_eq!(serde_json::from_str::<Probe>(&json).unwrap(), p);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     /// Unique within a case.
@@ -178,6 +241,13 @@ fn ids(v: &[Message<Probe>]) -> HashSet<u64> {
 }
 
 /// Two groups on one destination each get every message.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::groups_each_get_every_message(h).await
+/// }
+/// ```
 pub async fn groups_each_get_every_message(h: &dyn Harness) -> Result<()> {
     let dest = unique("groups");
     let (a, b) = (Collector::default(), Collector::default());
@@ -193,6 +263,13 @@ pub async fn groups_each_get_every_message(h: &dyn Harness) -> Result<()> {
 }
 
 /// Members of one group split the messages: each message reaches one member.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::group_members_split_messages(h).await
+/// }
+/// ```
 pub async fn group_members_split_messages(h: &dyn Harness) -> Result<()> {
     let dest = unique("split");
     let (a, b) = (Collector::default(), Collector::default());
@@ -229,6 +306,13 @@ pub async fn group_members_split_messages(h: &dyn Harness) -> Result<()> {
 }
 
 /// Subscribers without a group each get every message.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::anonymous_subscribers_get_every_message(h).await
+/// }
+/// ```
 pub async fn anonymous_subscribers_get_every_message(h: &dyn Harness) -> Result<()> {
     let dest = unique("anon");
     let (a, b) = (Collector::default(), Collector::default());
@@ -245,6 +329,13 @@ pub async fn anonymous_subscribers_get_every_message(h: &dyn Harness) -> Result<
 }
 
 /// With concurrency 4, messages run in parallel but one key's messages run one at a time, in order.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::per_key_order_with_concurrency(h).await
+/// }
+/// ```
 pub async fn per_key_order_with_concurrency(h: &dyn Harness) -> Result<()> {
     let dest = unique("order");
     let seen = Collector::default();
@@ -299,6 +390,13 @@ pub async fn per_key_order_with_concurrency(h: &dyn Harness) -> Result<()> {
 
 /// A failing handler is attempted `max-attempts` times with growing backoff, then the message
 /// is dead-lettered with the contract's headers.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::retry_with_backoff_then_dead_letter(h).await
+/// }
+/// ```
 pub async fn retry_with_backoff_then_dead_letter(h: &dyn Harness) -> Result<()> {
     let dest = unique("retry");
     let attempts: Arc<Mutex<Vec<(Instant, u32)>>> = Arc::default();
@@ -348,6 +446,13 @@ pub async fn retry_with_backoff_then_dead_letter(h: &dyn Harness) -> Result<()> 
 
 /// An undecodable payload is never given to the handler nor retried: it goes straight to the
 /// dead letter and the consumer carries on.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::undecodable_goes_straight_to_dead_letter(h).await
+/// }
+/// ```
 pub async fn undecodable_goes_straight_to_dead_letter(h: &dyn Harness) -> Result<()> {
     let dest = unique("poison");
     let good = Collector::default();
@@ -375,6 +480,13 @@ pub async fn undecodable_goes_straight_to_dead_letter(h: &dyn Harness) -> Result
 }
 
 /// A panicking handler is a failed attempt: retried, dead-lettered, and the app keeps going.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::panicking_handler_is_isolated(h).await
+/// }
+/// ```
 pub async fn panicking_handler_is_isolated(h: &dyn Harness) -> Result<()> {
     let dest = unique("panic");
     let good = Collector::default();
@@ -411,6 +523,13 @@ pub async fn panicking_handler_is_isolated(h: &dyn Harness) -> Result<()> {
 
 /// Work a consumer took but never finished is delivered again to the group after that
 /// consumer goes away.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::unfinished_work_is_redelivered(h).await
+/// }
+/// ```
 pub async fn unfinished_work_is_redelivered(h: &dyn Harness) -> Result<()> {
     let dest = unique("redeliver");
     let started = Collector::default();
@@ -443,6 +562,13 @@ pub async fn unfinished_work_is_redelivered(h: &dyn Harness) -> Result<()> {
 }
 
 /// An input is acknowledged only after the broker confirmed every output it produced.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::outputs_confirmed_before_input_ack(h).await
+/// }
+/// ```
 pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     let dest_in = unique("confirm-in");
     let dest_out = unique("confirm-out");
@@ -490,6 +616,13 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
 }
 
 /// `correlationId` (else the input's `id`) and `traceparent` are copied onto outputs.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::correlation_and_trace_propagate(h).await
+/// }
+/// ```
 pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
     let dest_in = unique("corr-in");
     let dest_out = unique("corr-out");
@@ -549,6 +682,13 @@ pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
 }
 
 /// Unicode and binary header values arrive byte for byte.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::headers_round_trip(h).await
+/// }
+/// ```
 pub async fn headers_round_trip(h: &dyn Harness) -> Result<()> {
     let dest = unique("headers");
     let seen = Collector::default();
@@ -574,6 +714,13 @@ pub async fn headers_round_trip(h: &dyn Harness) -> Result<()> {
 }
 
 /// Shutdown lets the handler in progress finish and acknowledges its message.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::graceful_shutdown_drains_in_flight(h).await
+/// }
+/// ```
 pub async fn graceful_shutdown_drains_in_flight(h: &dyn Harness) -> Result<()> {
     let dest = unique("drain");
     let started = Collector::default();
@@ -608,6 +755,14 @@ pub async fn graceful_shutdown_drains_in_flight(h: &dyn Harness) -> Result<()> {
 }
 
 /// Every case, in order; stops at the first failure.
+///
+/// ```no_run
+/// async fn check(h: &dyn bindery::conformance::Harness) {
+///     if let Err(e) = bindery::conformance::run_all(h).await {
+///         panic!("the binder breaks the delivery contract: {e}");
+///     }
+/// }
+/// ```
 pub async fn run_all(h: &dyn Harness) -> Result<()> {
     groups_each_get_every_message(h).await?;
     group_members_split_messages(h).await?;
@@ -625,6 +780,22 @@ pub async fn run_all(h: &dyn Harness) -> Result<()> {
 
 /// Expands to one `#[tokio::test]` per conformance case, each calling the case with the
 /// harness built by `$harness`.
+///
+/// In a binder crate's `tests/conformance.rs`:
+///
+/// ```no_run
+/// # use std::{sync::Arc, time::Duration};
+/// # struct MyBroker;
+/// # #[async_trait::async_trait]
+/// # impl bindery::conformance::Harness for MyBroker {
+/// #     fn binder(&self) -> Arc<dyn bindery::Binder> { unimplemented!() }
+/// #     async fn dead_letters(&self, _: &str, _: &str, _: usize, _: Duration)
+/// #         -> bindery::Result<Vec<bindery::RawMessage>> { Ok(Vec::new()) }
+/// # }
+/// // One #[tokio::test] per case: groups_each_get_every_message, ..., graceful_shutdown_drains_in_flight.
+/// bindery::conformance_tests!(MyBroker);
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! conformance_tests {
     ($harness:expr) => {

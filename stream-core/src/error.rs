@@ -3,6 +3,17 @@
 use std::fmt;
 
 /// A boxed error as handlers and binders return it (the tower convention).
+///
+/// ```
+/// use bindery::BoxError;
+/// fn parse(s: &str) -> Result<u64, BoxError> {
+///     if s.is_empty() { return Err("empty input".into()); } // from a &str
+///     Ok(s.parse()?) // from any std error
+/// }
+/// assert_eq!(parse("7").unwrap(), 7);
+/// assert_eq!(parse("").unwrap_err().to_string(), "empty input");
+/// assert!(parse("x").is_err());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `Result` with bindery's [`Error`].

@@ -1,5 +1,20 @@
 //! Handlers: what `#[processor]`, `#[sink]` and `#[source]` register, and the same thing built
 //! by hand with [`Handler`].
+//!
+//! ```
+//! use bindery::prelude::*;
+//!
+//! // What `#[bindery::processor(input = "orders", output = "invoices")]` would register:
+//! let bill = bindery::Handler::processor("bill", |m: Message<u64>, _ctx: Context| async move {
+//!     Ok::<_, HandlerError>(vec![m.map(|cents| cents * 120 / 100)])
+//! })
+//! .input("orders")
+//! .output("invoices");
+//! assert_eq!(bill.kind(), bindery::handler::HandlerKind::Processor);
+//! assert_eq!((bill.input_binding(), bill.output_binding()), (Some("orders"), Some("invoices")));
+//! let app = bindery::App::builder().registered_handlers(false).handler(bill);
+//! # let _ = app;
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +31,18 @@ use crate::message::{Message, RawMessage};
 use crate::runtime::Runtime;
 
 /// What a handler is.
+///
+/// ```
+/// use bindery::prelude::*;
+/// use bindery::handler::HandlerKind;
+/// let log = bindery::Handler::sink("log", |_m: Message<String>, _c: Context| async { Ok::<_, HandlerError>(()) });
+/// assert_eq!(log.kind(), HandlerKind::Sink);
+/// let tick = bindery::Handler::source("tick", std::time::Duration::from_secs(1), || async {
+///     Ok::<_, HandlerError>(Some(Message::new(1)))
+/// });
+/// assert_eq!(tick.kind(), HandlerKind::Source);
+/// assert_eq!(tick.input_binding(), None); // sources have no input
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HandlerKind {
@@ -222,7 +249,18 @@ impl Invocation {
 
     /// Decodes the payload and copies the headers into a [`Message`].
     pub fn decode_message<T: DeserializeOwned>(&self) -> Result<Message<T>, Failure> {
-        Ok(Message::from_parts(self.decode()?, self.state.message.headers().clone()))
+        Ok(Message::from_parts(self.decode()?, self.headers()))
+    }
+
+    /// The inbound headers, plus `deliveryAttempt` from the second attempt on (Spring sets it
+    /// on retries; the first attempt keeps the headers as received).
+    pub fn headers(&self) -> Headers {
+        let mut headers = self.state.message.headers().clone();
+        let attempt = self.state.attempt.load(std::sync::atomic::Ordering::Relaxed);
+        if attempt > 1 {
+            headers.insert(names::DELIVERY_ATTEMPT, attempt);
+        }
+        headers
     }
 
     /// The payload as UTF-8 text.

@@ -1,5 +1,16 @@
 //! Message headers: an ordered, small map from names to byte values, with typed accessors
 //! for the standard headers Spring Cloud Stream uses.
+//!
+//! ```
+//! use bindery::headers::names;
+//!
+//! let mut h = bindery::Headers::new();
+//! h.set_correlation_id("order-42");
+//! h.insert("x-tenant", "acme");
+//! assert_eq!(h.get_str(names::CORRELATION_ID), Some("order-42")); // Spring's spelling
+//! assert_eq!(h.correlation_id(), Some("order-42"));
+//! assert_eq!(h.get_str("x-tenant"), Some("acme"));
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,26 +26,70 @@ use uuid::Uuid;
 /// ```
 pub mod names {
     /// Unique message id (a UUID), set on every message bindery produces.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::ID, "id");
+    /// ```
     pub const ID: &str = "id";
     /// Creation time, milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::TIMESTAMP, "timestamp");
+    /// ```
     pub const TIMESTAMP: &str = "timestamp";
     /// MIME type of the payload, e.g. `application/json`.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::CONTENT_TYPE, "contentType");
+    /// ```
     pub const CONTENT_TYPE: &str = "contentType";
     /// Ties the messages of one conversation together; copied from input to outputs.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::CORRELATION_ID, "correlationId");
+    /// ```
     pub const CORRELATION_ID: &str = "correlationId";
     /// Where a reply should go.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::REPLY_TO, "replyTo");
+    /// ```
     pub const REPLY_TO: &str = "replyTo";
     /// Partition key: messages with one key keep their order.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::KEY, "key");
+    /// ```
     pub const KEY: &str = "key";
     /// Which attempt at processing this is (1 for the first).
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::DELIVERY_ATTEMPT, "deliveryAttempt");
+    /// ```
     pub const DELIVERY_ATTEMPT: &str = "deliveryAttempt";
     /// W3C trace context, propagated from input to outputs.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::TRACEPARENT, "traceparent");
+    /// ```
     pub const TRACEPARENT: &str = "traceparent";
     /// Dead letters: the destination the message was consumed from.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::ORIGINAL_DESTINATION, "x-original-destination");
+    /// ```
     pub const ORIGINAL_DESTINATION: &str = "x-original-destination";
     /// Dead letters: why processing failed.
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::EXCEPTION_MESSAGE, "x-exception-message");
+    /// ```
     pub const EXCEPTION_MESSAGE: &str = "x-exception-message";
     /// Dead letters: the class of failure (`decode`, `handler`, `panic`).
+    ///
+    /// ```
+    /// assert_eq!(bindery::headers::names::EXCEPTION_KIND, "x-exception-kind");
+    /// ```
     pub const EXCEPTION_KIND: &str = "x-exception-kind";
 }
 

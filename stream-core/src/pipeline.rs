@@ -252,6 +252,7 @@ impl Pipeline {
                 Ok(()) => Settlement::Ack,
                 Err(e) => {
                     tracing::warn!(binding = %self.binding, error = %e, "outputs not confirmed; the input will be redelivered");
+                    self.pause_before_redelivery().await;
                     Settlement::Requeue
                 }
             },
@@ -259,6 +260,15 @@ impl Pipeline {
             Attempts::Failed(failure, attempts) => self.fail(&inv, failure, attempts).await,
         };
         settle(ack, settlement);
+    }
+
+    /// When the broker refused our outputs, redelivering at once would spin: wait the
+    /// binding's largest retry delay first (cut short by shutdown).
+    async fn pause_before_redelivery(&self) {
+        tokio::select! {
+            _ = tokio::time::sleep(self.retry.max) => {}
+            _ = self.cancel.cancelled() => {}
+        }
     }
 
     async fn fail(&self, inv: &Invocation, failure: Failure, attempts: u32) -> Settlement {
@@ -270,6 +280,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     tracing::error!(binding = %self.binding, %failure, error = %e, "dead letter not confirmed; the input will be redelivered");
+                    self.pause_before_redelivery().await;
                     Settlement::Requeue
                 }
             },

@@ -475,13 +475,20 @@ impl AppBuilder {
             cancel: CancellationToken::new(),
             stopping: Default::default(),
         });
-        // Resolve every binder now: an unlinked type is a startup error, not a runtime surprise.
+        // Resolve every binder now: an unlinked type or a bad option is a startup error, not a
+        // runtime surprise.
         for h in &handlers {
             for b in h.input.iter().chain(h.output.iter()) {
                 let cfg = runtime.config.binding(b);
-                runtime
+                let binder = runtime
                     .binder(&runtime.binder_ref(&cfg))
                     .map_err(|e| Error::new(e.kind(), format!("handler `{}`, binding `{b}`: {e}", h.name)))?;
+                binder.check_options(b, &cfg.options)?;
+            }
+        }
+        if runtime.override_binder.is_none() {
+            for name in runtime.config.binder_names().map(str::to_string).collect::<Vec<_>>() {
+                runtime.binder(&name)?; // every `[binders.*]` entry must name a linked type with valid settings
             }
         }
         Ok(App { runtime, handlers })
@@ -720,17 +727,19 @@ async fn start_consumers(
                         );
                         spec.role =
                             ProducerRole::DeadLetter { source_destination: destination.clone(), group: g.clone() };
-                        Some(DeadLetter {
-                            out: Arc::new(OutputBinding::new(
-                                spec,
-                                binder.clone(),
-                                codec::JSON.to_string(),
-                                None,
-                                rt.config.binding_retry_interval(),
-                                rt.cancel.clone(),
-                            )),
-                            original_destination: destination.clone(),
-                        })
+                        let out = Arc::new(OutputBinding::new(
+                            spec,
+                            binder.clone(),
+                            codec::JSON.to_string(),
+                            None,
+                            rt.config.binding_retry_interval(),
+                            rt.cancel.clone(),
+                        ));
+                        // Registered like any output: bound early, flushed on shutdown, in health.
+                        if let Ok(mut outputs) = rt.outputs.lock() {
+                            outputs.insert(format!("{input}.dlq"), out.clone());
+                        }
+                        Some(DeadLetter { out, original_destination: destination.clone() })
                     }
                     _ => None, // `dead-letter = true` without a group is refused by `build`
                 };
@@ -930,15 +939,20 @@ async fn consume(
         return end; // unstarted deliveries in `rx` drop here and are requeued
     }
     let mut queues = Vec::with_capacity(concurrency);
-    let mut workers = Vec::with_capacity(concurrency);
+    // A JoinSet: if shutdown gives up on this task (abort), the workers are aborted with it.
+    let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (tx, mut wrx) = mpsc::channel::<Delivery>(4);
         let p = pipeline.clone();
-        workers.push(tokio::spawn(async move {
+        workers.spawn(async move {
             while let Some(d) = wrx.recv().await {
+                if p.env.runtime.is_stopping() {
+                    drop(d); // not started before shutdown: handed back (requeued)
+                    continue;
+                }
                 p.process(d).await;
             }
-        }));
+        });
         queues.push(tx);
     }
     let mut next = 0;
@@ -965,13 +979,23 @@ async fn consume(
     }
     drop(rx);
     drop(queues);
-    for w in workers {
-        let _ = w.await; // workers finish what they hold (in-flight work)
-    }
+    while workers.join_next().await.is_some() {} // workers finish their in-flight work
     end
 }
 
 /// A started app.
+///
+/// Returned by [`App::start`]: publish through [`source`](Self::source), watch
+/// [`health`](Self::health), and end with [`shutdown`](Self::shutdown).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> bindery::Result<()> {
+/// let app: bindery::RunningApp = bindery::App::builder().registered_handlers(false).build()?.start().await?;
+/// assert!(app.health().is_up()); // nothing bound, nothing down
+/// app.shutdown().await
+/// # }
+/// ```
 pub struct RunningApp {
     runtime: Arc<Runtime>,
     tasks: Vec<JoinHandle<()>>,
@@ -1059,14 +1083,15 @@ impl RunningApp {
     /// }
     /// # }
     /// ```
-    pub async fn shutdown(self) -> Result<()> {
-        let rt = self.runtime;
+    pub async fn shutdown(mut self) -> Result<()> {
+        let rt = self.runtime.clone();
+        let tasks = std::mem::take(&mut self.tasks);
         let timeout = rt.config.shutdown_timeout();
         rt.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         rt.cancel.cancel();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut clean = true;
-        for task in self.tasks {
+        for task in tasks {
             let abort = task.abort_handle();
             if tokio::time::timeout_at(deadline, task).await.is_err() {
                 abort.abort();
@@ -1108,7 +1133,34 @@ impl RunningApp {
     }
 }
 
+impl Drop for RunningApp {
+    /// An app dropped without [`shutdown`](RunningApp::shutdown) stops its tasks (without
+    /// draining): unfinished work is redelivered.
+    fn drop(&mut self) {
+        self.runtime.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.runtime.cancel.cancel();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
 /// Publishes values to one binding from code outside handlers.
+///
+/// Get one from [`RunningApp::source`]; the binding's `[bindings.<name>]` section decides
+/// destination, binder, content type and partition key.
+///
+/// ```no_run
+/// #[derive(serde::Serialize)]
+/// struct Greeting { to: String }
+///
+/// # async fn demo() -> bindery::Result<()> {
+/// let app = bindery::App::from_config("bindery.toml")?.start().await?;
+/// let greetings: bindery::Source<Greeting> = app.source("greetings")?;
+/// greetings.send(Greeting { to: "world".into() }).await?; // returns once the broker confirmed
+/// app.shutdown().await
+/// # }
+/// ```
 pub struct Source<T> {
     out: Arc<OutputBinding>,
     runtime: Arc<Runtime>,

@@ -1,0 +1,168 @@
+//! Regression tests for defects found in review of the memory binder and the runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery::binder::{ConsumerSpec, InputChannel, ProducerSpec};
+use bindery::prelude::*;
+use bindery::{Binder, Handler};
+use bindery_memory::{MemoryBinder, MemoryBroker, TestApp};
+
+/// Runs `f` on a single-threaded runtime in its own thread and fails (instead of hanging the
+/// test run) if it does not finish in time.
+fn within(limit: Duration, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(limit).expect("the scenario hung");
+}
+
+/// A member that joins while another still holds a partition's messages must wait, not spin
+/// (a spin starves a single-threaded runtime, so the holder could never acknowledge).
+#[test]
+fn a_member_waiting_for_a_held_partition_does_not_spin() {
+    within(Duration::from_secs(20), || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let broker = MemoryBroker::new();
+            let binder = MemoryBinder::new(broker.clone());
+            let mut spec = ProducerSpec::output("out", "held");
+            spec.partition_count = 2;
+            let producer = binder.bind_producer(&spec).await.unwrap();
+            let (tx_a, mut rx_a) = InputChannel::bounded(8);
+            let a = binder.bind_consumer(&ConsumerSpec::new("in", "held", Some("g".into())), tx_a).await.unwrap();
+            // Unkeyed messages alternate partitions: A gets one from each and holds them.
+            for i in 0..2u8 {
+                producer.send(Message::new(Bytes::from(vec![i]))).await.unwrap().await.unwrap();
+            }
+            let mut held = Vec::new();
+            for _ in 0..2 {
+                held.push(tokio::time::timeout(Duration::from_secs(5), rx_a.recv()).await.unwrap().unwrap());
+            }
+            // B joins and is assigned partition 1, which A still holds.
+            let (tx_b, mut rx_b) = InputChannel::bounded(8);
+            let b = binder.bind_consumer(&ConsumerSpec::new("in", "held", Some("g".into())), tx_b).await.unwrap();
+            for i in 2..4u8 {
+                producer.send(Message::new(Bytes::from(vec![i]))).await.unwrap().await.unwrap();
+            }
+            // Let the runtime run other tasks; a spinning pump would never give it back.
+            tokio::task::yield_now().await;
+            for d in held {
+                d.ack.ack();
+            }
+            let got = tokio::time::timeout(Duration::from_secs(5), rx_b.recv()).await.unwrap().unwrap();
+            assert_eq!(got.partition, Some(1));
+            got.ack.ack();
+            a.close().await.unwrap();
+            b.close().await.unwrap();
+        });
+    });
+}
+
+/// Messages handed back at shutdown are redelivered in their original order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_handed_back_at_shutdown_keeps_its_order() {
+    let broker = MemoryBroker::recording();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let s = started.clone();
+    let slow = Handler::sink("slow", move |_m: Message<u64>, _c: Context| {
+        let s = s.clone();
+        async move {
+            s.notify_one();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok::<_, HandlerError>(())
+        }
+    })
+    .input("in")
+    .group("g");
+    let app = |handler: Handler| {
+        bindery::App::builder()
+            .registered_handlers(false)
+            .binder("memory", Arc::new(MemoryBinder::new(broker.clone())))
+            .override_binder("memory")
+            .config(bindery::Config::from_toml_str("[bindings.in]\ndestination = \"ordered\"").unwrap())
+            .handler(handler)
+            .build()
+            .unwrap()
+    };
+    let first = app(slow).start().await.unwrap();
+    for i in 0..6u64 {
+        broker.publish("ordered", Message::new(Bytes::from(serde_json::to_vec(&i).unwrap())));
+    }
+    started.notified().await;
+    first.shutdown().await.unwrap();
+
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sn = seen.clone();
+    let record = Handler::sink("record", move |m: Message<u64>, _c: Context| {
+        let (sn, tx) = (sn.clone(), tx.clone());
+        async move {
+            sn.lock().unwrap().push(*m.payload());
+            let _ = tx.send(());
+            Ok::<_, HandlerError>(())
+        }
+    })
+    .input("in")
+    .group("g");
+    let second = app(record).start().await.unwrap();
+    for _ in 0..5 {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), [1, 2, 3, 4, 5]);
+    second.shutdown().await.unwrap();
+}
+
+/// A producer waiting for room is released when the group's last consumer leaves.
+#[tokio::test]
+async fn a_waiting_producer_is_released_when_the_consumer_leaves() {
+    let broker = MemoryBroker::with_capacity(2);
+    let binder = MemoryBinder::new(broker.clone());
+    let (tx, _rx) = InputChannel::bounded(1);
+    let consumer = binder.bind_consumer(&ConsumerSpec::new("in", "leave", Some("g".into())), tx).await.unwrap();
+    let producer = binder.bind_producer(&ProducerSpec::output("out", "leave")).await.unwrap();
+    for i in 0..3u8 {
+        producer.send(Message::new(Bytes::from(vec![i]))).await.unwrap().await.unwrap();
+    }
+    let p = producer.clone();
+    let waiting = tokio::spawn(async move { p.send(Message::new(Bytes::from_static(b"x"))).await.map(|_| ()) });
+    tokio::task::yield_now().await;
+    consumer.close().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("producer still blocked").unwrap().unwrap();
+}
+
+/// Shutdown interrupting a retry hands the message back, and the same key's later messages
+/// are not processed ahead of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeued_message_is_not_overtaken_by_its_key() {
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let first_failed = Arc::new(tokio::sync::Notify::new());
+    let (l, f) = (log.clone(), first_failed.clone());
+    let flaky = Handler::sink("flaky", move |m: Message<u64>, _c: Context| {
+        let (l, f) = (l.clone(), f.clone());
+        async move {
+            let n = *m.payload();
+            if n == 0 {
+                l.lock().unwrap().push("0 failed".into());
+                f.notify_one();
+                return Err(HandlerError::new("not yet"));
+            }
+            l.lock().unwrap().push(format!("{n} ok"));
+            Ok(())
+        }
+    })
+    .input("in")
+    .group("g");
+    let toml = "[bindings.in]\ndestination = \"keyed\"\n[bindings.in.consumer]\nconcurrency = 2\nmax-attempts = 5\nbackoff-initial = \"10s\"\n";
+    let app = TestApp::builder().registered_handlers(false).handler(flaky).config_toml(toml).start().await.unwrap();
+    for i in 0..3u64 {
+        app.input("keyed").send_message(Message::new(i).with_key("same")).await.unwrap();
+    }
+    first_failed.notified().await;
+    app.shutdown().await.unwrap();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log, ["0 failed"], "later messages of the key ran while message 0 was waiting to retry");
+}
