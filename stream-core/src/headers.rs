@@ -286,6 +286,12 @@ impl Headers {
         Self { entries: Arc::new(Vec::with_capacity(n)) }
     }
 
+    /// Headers from entries known to have distinct names (no duplicate check).
+    pub(crate) fn from_entries(mut entries: Vec<(Cow<'static, str>, HeaderValue)>) -> Self {
+        entries.reserve(3);
+        Self { entries: Arc::new(entries) }
+    }
+
     /// Sets `name` to `value`, replacing an earlier value.
     ///
     /// ```

@@ -244,7 +244,13 @@ impl OutputBinding {
     ) -> Result<RawMessage> {
         fresh_identity(&mut headers);
         if headers.is_empty() {
-            headers = Headers::with_capacity(6); // contentType, id, timestamp, correlation, key, traceparent
+            // The common case, built in one go: contentType, id, timestamp, with room for the
+            // correlation id, key and traceparent added later.
+            headers = Headers::from_entries(vec![
+                (names::CONTENT_TYPE.into(), self.content_type_header.clone()),
+                (names::ID.into(), HeaderValue::from(message_id())),
+                (names::TIMESTAMP.into(), HeaderValue::from(now_millis())),
+            ]);
         }
         let own_type = headers.content_type().is_none();
         if own_type {
