@@ -152,7 +152,7 @@ impl MemoryBroker {
     /// let _b = bindery_memory::MemoryBroker::new();
     /// ```
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::with(false, 10_000))
+        Arc::new(Self::with(false, 1_024))
     }
 
     /// A broker whose consumed groups hold at most `capacity` queued messages before
@@ -173,7 +173,7 @@ impl MemoryBroker {
     /// assert_eq!(b.history("t").len(), 1);
     /// ```
     pub fn recording() -> Arc<Self> {
-        Arc::new(Self::with(true, 10_000))
+        Arc::new(Self::with(true, 1_024))
     }
 
     pub(crate) fn with(record: bool, queue_capacity: usize) -> Self {

@@ -8,14 +8,14 @@ use serde::Deserialize;
 /// [binders.local]
 /// type = "memory"
 /// broker = "shared"        # binders naming one broker talk to each other (default "default")
-/// queue-capacity = 10000   # per group; producers wait while a consumed group is this full
+/// queue-capacity = 1024    # per group; producers wait while a consumed group is this full
 /// ```
 ///
 /// ```
 /// let c = bindery::Config::from_toml_str("[binders.local]\ntype = \"memory\"\nbroker = \"x\"").unwrap();
 /// let opts: bindery_memory::MemoryOptions = c.binder_settings("local").options().unwrap();
 /// assert_eq!(opts.broker, "x");
-/// assert_eq!(opts.queue_capacity, 10_000);
+/// assert_eq!(opts.queue_capacity, 1_024);
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -29,6 +29,6 @@ pub struct MemoryOptions {
 
 impl Default for MemoryOptions {
     fn default() -> Self {
-        Self { broker: "default".into(), queue_capacity: 10_000 }
+        Self { broker: "default".into(), queue_capacity: 1_024 }
     }
 }

@@ -122,7 +122,12 @@ enum Builtin {
 
 /// The media type without parameters, lowercased only when needed.
 fn base(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or(content_type).trim()
+    let media = match content_type.find(';') {
+        Some(end) => &content_type[..end],
+        None => content_type,
+    };
+    // Most values have no padding; only trim when there is some.
+    if media.starts_with(char::is_whitespace) || media.ends_with(char::is_whitespace) { media.trim() } else { media }
 }
 
 fn builtin(base: &str) -> Option<Builtin> {

@@ -287,8 +287,7 @@ impl Headers {
     }
 
     /// Headers from entries known to have distinct names (no duplicate check).
-    pub(crate) fn from_entries(mut entries: Vec<(Cow<'static, str>, HeaderValue)>) -> Self {
-        entries.reserve(3);
+    pub(crate) fn from_entries(entries: Vec<(Cow<'static, str>, HeaderValue)>) -> Self {
         Self { entries: Arc::new(entries) }
     }
 

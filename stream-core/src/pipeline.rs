@@ -31,11 +31,14 @@ use crate::runtime::OutputBinding;
 
 /// Rejects messages whose content type no codec handles before the handler ever runs.
 pub(crate) fn check_content_type(inv: &Invocation) -> std::result::Result<(), Failure> {
-    match inv.raw().headers().content_type() {
-        Some(ct) if !inv.env.runtime.codecs.supports(ct) => {
-            Err(Failure::decode(format!("unsupported content type `{ct}`")))
-        }
-        _ => Ok(()),
+    let Some(value) = inv.raw().headers().get(names::CONTENT_TYPE) else { return Ok(()) };
+    if value.as_bytes() == inv.env.input_content_type.as_bytes() {
+        return Ok(()); // the binding's own type, which has a codec
+    }
+    match value.as_str() {
+        Some(ct) if inv.env.runtime.codecs.supports(ct) => Ok(()),
+        Some(ct) => Err(Failure::decode(format!("unsupported content type `{ct}`"))),
+        None => Err(Failure::decode("contentType header is not UTF-8")),
     }
 }
 

@@ -246,18 +246,24 @@ impl OutputBinding {
         if headers.is_empty() {
             // The common case, built in one go: contentType, id, timestamp, with room for the
             // correlation id, key and traceparent added later.
-            headers = Headers::from_entries(vec![
-                (names::CONTENT_TYPE.into(), self.content_type_header.clone()),
-                (names::ID.into(), HeaderValue::from(message_id())),
-                (names::TIMESTAMP.into(), HeaderValue::from(now_millis())),
-            ]);
+            let mut entries = Vec::with_capacity(6);
+            entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
+            entries.push((names::ID.into(), HeaderValue::from(message_id())));
+            entries.push((names::TIMESTAMP.into(), HeaderValue::from(now_millis())));
+            headers = Headers::from_entries(entries);
         }
-        let own_type = headers.content_type().is_none();
-        if own_type {
-            headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
-        }
-        let content_type =
-            if own_type { self.content_type.as_str() } else { headers.content_type().unwrap_or_default() };
+        // The message's own content type, when it names one other than the binding's.
+        let custom: Option<String> = match headers.get(names::CONTENT_TYPE) {
+            None => {
+                headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
+                None
+            }
+            Some(v) if v.as_bytes() == self.content_type.as_bytes() => None,
+            Some(v) => {
+                Some(v.as_str().map(str::to_string).ok_or_else(|| Error::codec("contentType header is not UTF-8"))?)
+            }
+        };
+        let content_type = custom.as_deref().unwrap_or(&self.content_type);
         let bytes = codecs
             .encode(payload, content_type)
             .map_err(|e| Error::new(ErrorKind::Codec, format!("binding `{}`: {e}", self.spec.binding)))?;
