@@ -247,6 +247,8 @@ impl From<Uuid> for HeaderValue {
     }
 }
 
+type Entry = (Cow<'static, str>, HeaderValue);
+
 /// Message headers: insertion-ordered names (case-sensitive, as on every broker) to values.
 ///
 /// Messages carry few headers, so lookups scan a small vector; that beats hashing here.
@@ -262,9 +264,10 @@ impl From<Uuid> for HeaderValue {
 /// assert_eq!(h.correlation_id(), Some("c-1"));
 /// assert_eq!(h.len(), 2);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Headers {
-    entries: Arc<Vec<(Cow<'static, str>, HeaderValue)>>,
+    /// `None` until the first header: empty headers (most `Message::new`) allocate nothing.
+    entries: Option<Arc<Vec<Entry>>>,
 }
 
 impl Headers {
@@ -283,12 +286,20 @@ impl Headers {
     /// assert!(bindery::Headers::with_capacity(4).is_empty());
     /// ```
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: Arc::new(Vec::with_capacity(n)) }
+        Self { entries: (n > 0).then(|| Arc::new(Vec::with_capacity(n))) }
     }
 
     /// Headers from entries known to have distinct names (no duplicate check).
-    pub(crate) fn from_entries(entries: Vec<(Cow<'static, str>, HeaderValue)>) -> Self {
-        Self { entries: Arc::new(entries) }
+    pub(crate) fn from_entries(entries: Vec<Entry>) -> Self {
+        Self { entries: Some(Arc::new(entries)) }
+    }
+
+    fn slice(&self) -> &[Entry] {
+        self.entries.as_deref().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        Arc::make_mut(self.entries.get_or_insert_with(|| Arc::new(Vec::with_capacity(4))))
     }
 
     /// Sets `name` to `value`, replacing an earlier value.
@@ -302,7 +313,7 @@ impl Headers {
     pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
         let name = name.into();
         let value = value.into();
-        let entries = Arc::make_mut(&mut self.entries);
+        let entries = self.entries_mut();
         match entries.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => entries.push((name, value)),
@@ -320,7 +331,7 @@ impl Headers {
     pub fn insert_if_absent(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
         let name = name.into();
         if !self.contains(&name) {
-            Arc::make_mut(&mut self.entries).push((name, value.into()));
+            self.entries_mut().push((name, value.into()));
         }
     }
 
@@ -332,7 +343,7 @@ impl Headers {
     /// assert_eq!(h.get("bin").map(|v| v.as_bytes()), Some(&[1u8, 2][..]));
     /// ```
     pub fn get(&self, name: &str) -> Option<&HeaderValue> {
-        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.slice().iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// The value of `name` as text (None if absent or not UTF-8).
@@ -352,7 +363,7 @@ impl Headers {
     /// assert!(!bindery::Headers::new().contains("id"));
     /// ```
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.iter().any(|(n, _)| n == name)
+        self.slice().iter().any(|(n, _)| n == name)
     }
 
     /// Removes `name`, returning its value.
@@ -364,8 +375,8 @@ impl Headers {
     /// assert!(h.is_empty());
     /// ```
     pub fn remove(&mut self, name: &str) -> Option<HeaderValue> {
-        let at = self.entries.iter().position(|(n, _)| n == name)?;
-        Some(Arc::make_mut(&mut self.entries).remove(at).1)
+        let at = self.slice().iter().position(|(n, _)| n == name)?;
+        Some(self.entries_mut().remove(at).1)
     }
 
     /// Number of headers.
@@ -374,7 +385,7 @@ impl Headers {
     /// assert_eq!(bindery::Headers::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slice().len()
     }
 
     /// True when there are no headers.
@@ -383,7 +394,7 @@ impl Headers {
     /// assert!(bindery::Headers::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slice().is_empty()
     }
 
     /// All headers in insertion order.
@@ -395,7 +406,7 @@ impl Headers {
     /// assert_eq!(names, ["a"]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &HeaderValue)> {
-        self.entries.iter().map(|(n, v)| (n.as_ref(), v))
+        self.slice().iter().map(|(n, v)| (n.as_ref(), v))
     }
 
     /// The `id` header as a UUID.
@@ -527,6 +538,14 @@ impl Headers {
         self.get_str(names::TRACEPARENT)
     }
 }
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.slice() == other.slice()
+    }
+}
+
+impl Eq for Headers {}
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
