@@ -120,6 +120,10 @@ enum Builtin {
     Octet,
 }
 
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    serde_json::to_vec(value).map(Bytes::from).map_err(|e| Error::codec(format!("cannot encode payload as JSON: {e}")))
+}
+
 /// The media type without parameters, lowercased only when needed.
 fn base(content_type: &str) -> &str {
     let media = match content_type.find(';') {
@@ -190,6 +194,9 @@ impl Codecs {
     /// assert_eq!(s, "hello");
     /// ```
     pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8], content_type: &str) -> Result<T> {
+        if content_type == JSON {
+            return serde_json::from_slice(bytes).map_err(|e| Error::codec(format!("invalid JSON payload: {e}")));
+        }
         let b = base(content_type);
         match builtin(b) {
             Some(Builtin::Json) => {
@@ -225,11 +232,12 @@ impl Codecs {
     /// assert_eq!(&codecs.encode(&"hi", "application/json").unwrap()[..], b"\"hi\"");
     /// ```
     pub fn encode<T: Serialize + ?Sized>(&self, value: &T, content_type: &str) -> Result<Bytes> {
+        if content_type == JSON {
+            return json(value);
+        }
         let b = base(content_type);
         match builtin(b) {
-            Some(Builtin::Json) => serde_json::to_vec(value)
-                .map(Bytes::from)
-                .map_err(|e| Error::codec(format!("cannot encode payload as JSON: {e}"))),
+            Some(Builtin::Json) => json(value),
             Some(Builtin::Text) => match serde_json::to_value(value) {
                 Ok(serde_json::Value::String(s)) => Ok(Bytes::from(s)),
                 Ok(other) => Ok(Bytes::from(other.to_string())),

@@ -141,6 +141,23 @@ fn message_id() -> uuid::Uuid {
     })
 }
 
+/// The `timestamp` header for now. Formatting the number is cached per millisecond (a busy
+/// producer sends many messages within one).
+fn timestamp_header() -> HeaderValue {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(u64, HeaderValue)> = RefCell::new((0, HeaderValue::from_static("0")));
+    }
+    let now = now_millis();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now {
+            *last = (now, HeaderValue::from(now));
+        }
+        last.1.clone()
+    })
+}
+
 fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -211,7 +228,7 @@ impl OutputBinding {
             headers.insert(names::ID, message_id());
         }
         if !headers.contains(names::TIMESTAMP) {
-            headers.insert(names::TIMESTAMP, now_millis());
+            headers.insert(names::TIMESTAMP, timestamp_header());
         }
         if !headers.contains(names::CONTENT_TYPE) {
             headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
@@ -249,7 +266,7 @@ impl OutputBinding {
             let mut entries = Vec::with_capacity(6);
             entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
             entries.push((names::ID.into(), HeaderValue::from(message_id())));
-            entries.push((names::TIMESTAMP.into(), HeaderValue::from(now_millis())));
+            entries.push((names::TIMESTAMP.into(), timestamp_header()));
             headers = Headers::from_entries(entries);
         }
         // The message's own content type, when it names one other than the binding's.
