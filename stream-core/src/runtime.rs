@@ -146,7 +146,7 @@ fn message_id() -> uuid::Uuid {
 fn timestamp_header() -> HeaderValue {
     use std::cell::RefCell;
     thread_local! {
-        static LAST: RefCell<(u64, HeaderValue)> = RefCell::new((0, HeaderValue::from_static("0")));
+        static LAST: RefCell<(u64, HeaderValue)> = const { RefCell::new((0, HeaderValue::from_static("0"))) };
     }
     let now = now_millis();
     LAST.with(|last| {
