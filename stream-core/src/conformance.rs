@@ -1,7 +1,7 @@
 //! The binder conformance suite: one set of behavioural tests every binder must pass, the way
 //! every Watermill backend runs the same pub/sub tests.
 //!
-//! A binder crate implements [`Harness`] for its broker and expands [`conformance_tests!`]
+//! A binder crate implements [`Harness`] for its broker and expands [`conformance_tests!`](crate::conformance_tests)
 //! once; each rule of the delivery contract becomes its own `#[tokio::test]`:
 //!
 //! ```no_run
