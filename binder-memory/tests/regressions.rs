@@ -166,3 +166,37 @@ async fn a_requeued_message_is_not_overtaken_by_its_key() {
     let log = log.lock().unwrap().clone();
     assert_eq!(log, ["0 failed"], "later messages of the key ran while message 0 was waiting to retry");
 }
+
+#[bindery::processor(input = "shout-in", output = "shout-out")]
+async fn shout(text: String) -> String {
+    text.to_uppercase()
+}
+
+fn registered(name: &str) -> Handler {
+    bindery::handler::registered().into_iter().find(|h| h.name() == name).expect("handler is registered")
+}
+
+/// `String` payloads are text in both directions: a chain of processors adds no JSON quotes.
+#[tokio::test]
+async fn string_outputs_are_sent_as_text() {
+    let app = TestApp::builder().registered_handlers(false).handler(registered("shout")).start().await.unwrap();
+    app.input("shout-in").send_raw(Message::new(Bytes::from_static(b"hi there"))).await.unwrap();
+    let out = app.output("shout-out").recv().await.unwrap();
+    assert_eq!(&out.payload()[..], b"HI THERE");
+    app.shutdown().await.unwrap();
+}
+
+/// A zero interval is refused at startup instead of panicking inside the source's task.
+#[tokio::test]
+async fn a_zero_source_interval_is_a_startup_error() {
+    let tick = Handler::source("tick", Duration::ZERO, || async { Ok::<_, HandlerError>(Some(Message::new(1u8))) });
+    let err = bindery::App::builder().registered_handlers(false).handler(tick).build().unwrap_err();
+    assert!(err.to_string().contains("source `tick` needs an interval"), "{err}");
+}
+
+/// A publish-only binding whose name merely contains `-in-` is not mistaken for a handler's.
+#[tokio::test]
+async fn publish_only_bindings_may_contain_in() {
+    let config = bindery::Config::from_toml_str("[bindings.sign-in-events]\ndestination = \"signins\"").unwrap();
+    bindery::App::builder().registered_handlers(false).config(config).build().unwrap();
+}

@@ -381,6 +381,9 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     // Type errors about the output (not `Serialize`) land on the payload type itself.
     let payload_span = payload_ty.map(|t| t.span()).unwrap_or(ret_span);
     let raw_bytes = payload_ty.is_some_and(|t| is_named(t, "Bytes"));
+    // `String` payloads are text as they are, in both directions (a `String` argument gets the
+    // payload's text): never re-encoded, so a chain of processors does not add JSON quotes.
+    let raw_text = payload_ty.is_some_and(|t| is_named(t, "String"));
     match (kind, &shape) {
         (Kind::Sink, OutShape::None) => {}
         (Kind::Sink, _) => errors.on(
@@ -403,7 +406,13 @@ fn expand(kind: Kind, attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     } else {
         quote!()
     };
-    let (one, many) = if raw_bytes { ("output_bytes", "outputs_bytes") } else { ("output", "outputs") };
+    let (one, many) = if raw_bytes {
+        ("output_bytes", "outputs_bytes")
+    } else if raw_text {
+        ("output_text", "outputs_text")
+    } else {
+        ("output", "outputs")
+    };
     // The method names carry the payload's span so a missing `Serialize` points at the user's type.
     let (one, many) = (syn::Ident::new(one, payload_span), syn::Ident::new(many, payload_span));
     let outputs = match shape {

@@ -571,6 +571,11 @@ impl Config {
         Ok(Self { figment, root })
     }
 
+    /// Where `key` was set (a file path, or the environment), for error messages.
+    pub(crate) fn source_of(&self, key: &str) -> String {
+        describe(self.figment.find_metadata(key))
+    }
+
     /// The binder used by bindings that name none.
     ///
     /// ```

@@ -311,6 +311,16 @@ impl Invocation {
         Ok(out)
     }
 
+    /// One text output, sent as its UTF-8 bytes (not re-encoded).
+    pub fn output_text(&self, message: Message<String>) -> Result<Outputs, Failure> {
+        self.output_bytes(message.map(Bytes::from))
+    }
+
+    /// Text outputs, sent as their UTF-8 bytes.
+    pub fn outputs_text(&self, messages: impl IntoIterator<Item = Message<String>>) -> Result<Outputs, Failure> {
+        self.outputs_bytes(messages.into_iter().map(|m| m.map(Bytes::from)))
+    }
+
     fn output_binding(&self) -> Result<&Arc<crate::runtime::OutputBinding>, Failure> {
         self.env.output.as_ref().ok_or_else(|| {
             Failure::encode(format!("handler `{}` returned a value but has no output binding", self.env.handler))

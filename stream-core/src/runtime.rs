@@ -524,6 +524,15 @@ impl AppBuilder {
     }
 }
 
+/// The handler a Spring default binding name (`<fn>-in-<n>` / `<fn>-out-<n>`) belongs to.
+fn default_binding_owner(name: &str) -> Option<&str> {
+    let (rest, index) = name.rsplit_once('-')?;
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.strip_suffix("-in").or_else(|| rest.strip_suffix("-out")).filter(|h| !h.is_empty())
+}
+
 fn validate(
     config: &Config,
     handlers: &[Handler],
@@ -554,14 +563,17 @@ fn validate(
             let cfg = config.binding(input);
             if cfg.consumer.dead_letter == Some(true) && cfg.group.is_none() && h.group.is_none() {
                 return Err(Error::config(
-                    "configuration",
+                    config.source_of(&format!("bindings.{input}.consumer.dead-letter")),
                     format!("bindings.{input}.consumer.dead-letter"),
                     format!("handler `{}`: dead letters need a `group`", h.name),
                 ));
             }
         }
-        if h.kind == HandlerKind::Source && h.interval.is_none() {
-            return Err(Error::new(ErrorKind::Handler, format!("source `{}` has no interval", h.name)));
+        if h.kind == HandlerKind::Source && h.interval.is_none_or(|i| i.is_zero()) {
+            return Err(Error::new(
+                ErrorKind::Handler,
+                format!("source `{}` needs an interval of at least 1ms", h.name),
+            ));
         }
     }
     // `[bindings.<fn>-in-0]` style sections must belong to a handler.
@@ -570,11 +582,11 @@ fn validate(
         if bound {
             continue;
         }
-        if let Some((handler, _)) = name.rsplit_once("-in-").or_else(|| name.rsplit_once("-out-")) {
+        if let Some(handler) = default_binding_owner(name) {
             if !handlers.iter().any(|h| h.name == handler) {
                 let known: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
                 return Err(Error::config(
-                    "configuration",
+                    config.source_of(&format!("bindings.{name}")),
                     format!("bindings.{name}"),
                     format!(
                         "no handler named `{handler}` is registered (registered: {})",
@@ -1118,7 +1130,9 @@ impl RunningApp {
         let timeout = rt.config.shutdown_timeout();
         rt.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         rt.cancel.cancel();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        // A configured timeout too large to add to the clock means "no limit" in practice.
+        let deadline = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
         let mut clean = true;
         for task in tasks {
             let abort = task.abort_handle();
@@ -1268,6 +1282,15 @@ pub(crate) fn test_invocation(message: RawMessage) -> Invocation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_spring_default_names_belong_to_handlers() {
+        assert_eq!(default_binding_owner("bill-in-0"), Some("bill"));
+        assert_eq!(default_binding_owner("bill-out-12"), Some("bill"));
+        assert_eq!(default_binding_owner("sign-in-events"), None);
+        assert_eq!(default_binding_owner("orders"), None);
+        assert_eq!(default_binding_owner("-in-0"), None);
+    }
 
     #[test]
     fn message_ids_are_v4_and_distinct() {
