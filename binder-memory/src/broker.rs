@@ -224,6 +224,42 @@ impl MemoryBroker {
         }
     }
 
+    /// Waits until `topic` has recorded at least `count` messages (recording brokers only),
+    /// then returns them; a timeout error says how many arrived.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let b = bindery_memory::MemoryBroker::recording();
+    /// b.publish("t", bindery::Message::new(bindery::Bytes::from_static(b"1")));
+    /// let seen = b.wait_for_history("t", 1, std::time::Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(seen.len(), 1);
+    /// assert!(b.wait_for_history("t", 2, std::time::Duration::from_millis(10)).await.unwrap_err().is_timeout());
+    /// # });
+    /// ```
+    pub async fn wait_for_history(
+        &self,
+        topic: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> bindery::Result<Vec<RawMessage>> {
+        let t = self.topic(topic);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = t.history_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if t.history_len() >= count {
+                return Ok(lock(&t.history).clone());
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(bindery::Error::new(
+                    bindery::ErrorKind::Timeout,
+                    format!("{} of {count} messages on `{topic}` within {timeout:?}", t.history_len()),
+                ));
+            }
+        }
+    }
+
     /// Messages waiting in `group` on `topic`, not yet delivered.
     ///
     /// ```

@@ -30,21 +30,7 @@ impl Harness for Memory {
         expected: usize,
         timeout: Duration,
     ) -> Result<Vec<RawMessage>> {
-        let topic = naming::dead_letter_topic(destination, group);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let seen = self.0.history(&topic);
-            if seen.len() >= expected {
-                return Ok(seen);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(bindery::Error::new(
-                    bindery::ErrorKind::Timeout,
-                    format!("{} of {expected} dead letters on {topic} within {timeout:?}", seen.len()),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.0.wait_for_history(&naming::dead_letter_topic(destination, group), expected, timeout).await
     }
 
     fn timeout(&self) -> Duration {

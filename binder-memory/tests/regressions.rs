@@ -200,3 +200,94 @@ async fn publish_only_bindings_may_contain_in() {
     let config = bindery::Config::from_toml_str("[bindings.sign-in-events]\ndestination = \"signins\"").unwrap();
     bindery::App::builder().registered_handlers(false).config(config).build().unwrap();
 }
+
+/// A producer whose first `fail` confirmations report a broker refusal.
+struct Refusing {
+    inner: Arc<dyn bindery::binder::Producer>,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl bindery::binder::Producer for Refusing {
+    async fn send(&self, message: bindery::RawMessage) -> bindery::Result<bindery::binder::Confirmation> {
+        let refuse = self
+            .fail
+            .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                n.checked_sub(1)
+            })
+            .is_ok();
+        if refuse {
+            return Ok(bindery::binder::Confirmation::failed(bindery::Error::broker("broker refused the record")));
+        }
+        self.inner.send(message).await
+    }
+
+    async fn flush(&self, timeout: Duration) -> bindery::Result<()> {
+        self.inner.flush(timeout).await
+    }
+}
+
+/// The memory binder, except that producers to `refused` fail their first two confirmations.
+struct RefusingBinder(MemoryBinder);
+
+#[async_trait::async_trait]
+impl Binder for RefusingBinder {
+    fn kind(&self) -> &str {
+        "memory"
+    }
+    async fn bind_producer(&self, spec: &ProducerSpec) -> bindery::Result<Arc<dyn bindery::binder::Producer>> {
+        let inner = self.0.bind_producer(spec).await?;
+        if spec.destination == "refused" {
+            return Ok(Arc::new(Refusing { inner, fail: 2.into() }));
+        }
+        Ok(inner)
+    }
+    async fn bind_consumer(
+        &self,
+        spec: &ConsumerSpec,
+        channel: InputChannel,
+    ) -> bindery::Result<Box<dyn bindery::binder::ConsumerBinding>> {
+        self.0.bind_consumer(spec, channel).await
+    }
+    fn dead_letter_destination(&self, destination: &str, group: &str) -> String {
+        self.0.dead_letter_destination(destination, group)
+    }
+}
+
+/// When the broker refuses a handler's output, the input is not acknowledged: it is delivered
+/// again, and the output lands once the broker takes it; nothing is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_outputs_leave_the_input_unacknowledged() {
+    let broker = MemoryBroker::recording();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let relay = Handler::processor("relay", move |m: Message<u64>, _c: Context| {
+        c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move { Ok::<_, HandlerError>(vec![m]) }
+    })
+    .input("in")
+    .output("out")
+    .group("g");
+    let toml = "[bindings.in]\ndestination = \"source\"\n[bindings.in.consumer]\nbackoff-max = \"20ms\"\n\
+                [bindings.out]\ndestination = \"refused\"\n";
+    let app = bindery::App::builder()
+        .registered_handlers(false)
+        .binder("memory", Arc::new(RefusingBinder(MemoryBinder::new(broker.clone()))))
+        .override_binder("memory")
+        .config(bindery::Config::from_toml_str(toml).unwrap())
+        .handler(relay)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    broker.publish("source", Message::new(Bytes::from_static(b"7")));
+    let out = broker.wait_for_history("refused", 1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(&out[0].payload()[..], b"7");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3, "two refusals, so three deliveries");
+    assert!(broker.history("source.g.dlq").is_empty(), "a broker refusal is not the message's fault");
+    app.shutdown().await.unwrap();
+    assert_eq!(broker.history("refused").len(), 1, "the output was published once, when the broker took it");
+    assert_eq!(broker.unacknowledged("source", "g"), 0);
+    assert_eq!(broker.queued("source", "g"), 0);
+}

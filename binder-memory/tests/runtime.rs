@@ -615,8 +615,9 @@ async fn shutdown_returns_ok_after_work_is_settled() {
     tokio::time::timeout(WAIT, app.shutdown()).await.expect("shutdown finishes").expect("shutdown is clean");
     assert_eq!(broker.unacknowledged("shut-in", "g"), 0);
     assert_eq!(broker.queued("shut-in", "g"), 0);
-    // The source is stopped: nothing more is published once shutdown returned.
+    // The source is stopped: nothing more is published once shutdown returned. A running
+    // 5ms ticker would publish again well within 50ms; none may arrive.
     let published = broker.history("shut-ticker-out-0").len();
-    tokio::task::yield_now().await;
-    assert_eq!(broker.history("shut-ticker-out-0").len(), published);
+    let more = broker.wait_for_history("shut-ticker-out-0", published + 1, Duration::from_millis(50)).await;
+    assert!(more.is_err(), "the source kept publishing after shutdown");
 }

@@ -284,8 +284,9 @@ pub async fn group_members_split_messages(h: &dyn Harness) -> Result<()> {
         ensure(Instant::now() < deadline, || format!("both members never received work ({} / {})", a.len(), b.len()))?;
         publish(&pubr, (sent..sent + 16).map(|i| probe(i, &format!("key-{i}"), 0))).await?;
         sent += 16;
-        let both = Collector::default();
-        let _ = tokio::time::timeout(Duration::from_millis(200), both.changed.notified()).await;
+        // Give the round time to arrive: wake on either member's next message, or go on.
+        let (na, nb) = (a.changed.notified(), b.changed.notified());
+        let _ = tokio::time::timeout(Duration::from_millis(200), async { tokio::join!(na, nb) }).await;
     }
     let all = |a: &Collector, b: &Collector| {
         let mut s = ids(&a.snapshot());
@@ -460,14 +461,20 @@ pub async fn undecodable_goes_straight_to_dead_letter(h: &dyn Harness) -> Result
     let app = start(h, &toml, vec![good.sink("typed", "in")]).await?;
     let pubr = start(h, &format!("[bindings.raw]\ndestination = \"{dest}\"\n"), Vec::new()).await?;
     let raw = pubr.source::<String>("raw")?;
-    // Well-formed JSON of the wrong shape, and bytes that are not JSON at all.
+    // Well-formed JSON of the wrong shape; bytes labelled JSON that are not JSON (published
+    // straight through the binder, as a foreign client would); text where a Probe is expected.
     raw.send_message(Message::new("not a probe".to_string())).await?;
+    let producer = h.binder().bind_producer(&ProducerSpec::output("foreign", dest.clone())).await?;
+    let garbage = Message::new(bytes::Bytes::from_static(b"{\"id\": oops \xff"))
+        .with_content_type("application/json")
+        .with_header("id", uuid::Uuid::new_v4());
+    producer.send(garbage).await?.await?;
     raw.send_message(Message::new("{\"id\": oops".to_string()).with_content_type("text/plain")).await?;
     let typed = pubr.source::<Probe>("raw")?;
     typed.send(probe(7, "k", 0)).await?;
-    good.wait_until(h.timeout(), "the good message after two bad ones", |v| ids(v).contains(&7)).await?;
-    let dead = h.dead_letters(&dest, "billing", 2, h.timeout()).await?;
-    ensure(dead.len() == 2, || format!("expected 2 dead letters, got {}", dead.len()))?;
+    good.wait_until(h.timeout(), "the good message after three bad ones", |v| ids(v).contains(&7)).await?;
+    let dead = h.dead_letters(&dest, "billing", 3, h.timeout()).await?;
+    ensure(dead.len() == 3, || format!("expected 3 dead letters, got {}", dead.len()))?;
     for d in &dead {
         let hd = d.headers();
         ensure(hd.get_str("x-exception-kind") == Some("decode"), || format!("x-exception-kind: {hd:?}"))?;
@@ -561,6 +568,51 @@ pub async fn unfinished_work_is_redelivered(h: &dyn Harness) -> Result<()> {
     app2.shutdown().await
 }
 
+/// Work a consumer took and never settled (its process crashed, its connection dropped) is
+/// delivered again to the group once that consumer is gone: the binder itself must redeliver,
+/// without any help from the runtime.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::lost_consumer_work_is_redelivered(h).await
+/// }
+/// ```
+pub async fn lost_consumer_work_is_redelivered(h: &dyn Harness) -> Result<()> {
+    let dest = unique("crash");
+    let first_seen = Collector::default();
+    // The first consumer's acknowledgements never reach the broker, as if it crashed.
+    let crashing = Arc::new(Crashing { inner: h.binder(), held: Arc::default() });
+    let held = crashing.held.clone();
+    let first = App::builder()
+        .registered_handlers(false)
+        .binder("under-test", crashing)
+        .override_binder("under-test")
+        .config(Config::from_toml_str(&consumer_toml("in", &dest, Some("workers"), ""))?)
+        .handler(first_seen.sink("first", "in"))
+        .build()?
+        .start()
+        .await?;
+    let pubr = publisher(h, &dest, 1).await?;
+    publish(&pubr, [probe(1, "k", 0), probe(2, "k", 1)]).await?;
+    first_seen.wait_until(h.timeout(), "the first consumer to handle both", |v| ids(v).len() == 2).await?;
+    first.shutdown().await?; // closes its binding with both deliveries unsettled at the broker
+    let second = Collector::default();
+    let app2 = start(h, &consumer_toml("in", &dest, Some("workers"), ""), vec![second.sink("next", "in")]).await?;
+    let result = second
+        .wait_until(h.timeout() * 2, "redelivery of the lost consumer's work", |v| ids(v) == HashSet::from([1, 2]))
+        .await;
+    // The lost consumer's handles are given up without settling (never acknowledged).
+    if let Ok(mut held) = held.lock() {
+        for handle in held.drain(..) {
+            handle.disarm();
+        }
+    }
+    result?;
+    pubr.shutdown().await?;
+    app2.shutdown().await
+}
+
 /// An input is acknowledged only after the broker confirmed every output it produced.
 ///
 /// ```no_run
@@ -572,7 +624,8 @@ pub async fn unfinished_work_is_redelivered(h: &dyn Harness) -> Result<()> {
 pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     let dest_in = unique("confirm-in");
     let dest_out = unique("confirm-out");
-    let log: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let log: Arc<EventLog> = Arc::default();
+    let changed = &log.changed;
     let watched = Arc::new(Watched { inner: h.binder(), log: log.clone() });
     let relay = Handler::processor("relay", |m: Message<Probe>, _ctx: Context| async move {
         let p = m.into_payload();
@@ -595,14 +648,18 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     publish(&pubr, (0..5).map(|i| probe(i, "k", i))).await?;
     let deadline = tokio::time::Instant::now() + h.timeout();
     loop {
-        let acked = log.lock().map(|l| l.iter().filter(|e| matches!(e, Event::Acked(_))).count()).unwrap_or(0);
+        let changed = changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let acked = log.snapshot().iter().filter(|e| matches!(e, Event::Acked(_))).count();
         if acked >= 5 {
             break;
         }
-        ensure(tokio::time::Instant::now() < deadline, || format!("only {acked} of 5 inputs acknowledged"))?;
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return Err(fail(format!("only {acked} of 5 inputs acknowledged within {:?}", h.timeout())));
+        }
     }
-    let events = log.lock().map(|l| l.clone()).unwrap_or_default();
+    let events = log.snapshot();
     for (i, e) in events.iter().enumerate() {
         if let Event::Acked(id) = e {
             let confirmed = events[..i].iter().filter(|e| matches!(e, Event::Confirmed(c) if c == id)).count();
@@ -772,6 +829,7 @@ pub async fn run_all(h: &dyn Harness) -> Result<()> {
     undecodable_goes_straight_to_dead_letter(h).await?;
     panicking_handler_is_isolated(h).await?;
     unfinished_work_is_redelivered(h).await?;
+    lost_consumer_work_is_redelivered(h).await?;
     outputs_confirmed_before_input_ack(h).await?;
     correlation_and_trace_propagate(h).await?;
     headers_round_trip(h).await?;
@@ -808,6 +866,7 @@ macro_rules! conformance_tests {
             undecodable_goes_straight_to_dead_letter,
             panicking_handler_is_isolated,
             unfinished_work_is_redelivered,
+            lost_consumer_work_is_redelivered,
             outputs_confirmed_before_input_ack,
             correlation_and_trace_propagate,
             headers_round_trip,
@@ -838,14 +897,34 @@ enum Event {
 }
 
 /// Wraps the binder under test and records confirmations and acknowledgements in order.
+/// The order in which the instrumented binder saw confirmations and acknowledgements.
+#[derive(Default)]
+struct EventLog {
+    events: Mutex<Vec<Event>>,
+    changed: Notify,
+}
+
+impl EventLog {
+    fn push(&self, e: Event) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(e);
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn snapshot(&self) -> Vec<Event> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
 struct Watched {
     inner: Arc<dyn Binder>,
-    log: Arc<Mutex<Vec<Event>>>,
+    log: Arc<EventLog>,
 }
 
 struct WatchedProducer {
     inner: Arc<dyn Producer>,
-    log: Arc<Mutex<Vec<Event>>>,
+    log: Arc<EventLog>,
 }
 
 #[async_trait]
@@ -859,9 +938,7 @@ impl Producer for WatchedProducer {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let r = confirmation.await;
             if r.is_ok() {
-                if let Ok(mut l) = log.lock() {
-                    l.push(Event::Confirmed(correlation));
-                }
+                log.push(Event::Confirmed(correlation));
             }
             r
         }))
@@ -874,7 +951,7 @@ impl Producer for WatchedProducer {
 
 struct WatchedAcks {
     handles: Mutex<HashMap<u64, (String, AckHandle)>>,
-    log: Arc<Mutex<Vec<Event>>>,
+    log: Arc<EventLog>,
 }
 
 impl Acknowledger for WatchedAcks {
@@ -882,9 +959,7 @@ impl Acknowledger for WatchedAcks {
         let entry = self.handles.lock().ok().and_then(|mut h| h.remove(&tag));
         if let Some((id, handle)) = entry {
             if settlement == Settlement::Ack {
-                if let Ok(mut l) = self.log.lock() {
-                    l.push(Event::Acked(id));
-                }
+                self.log.push(Event::Acked(id));
             }
             handle.settle(settlement);
         }
@@ -952,5 +1027,52 @@ impl Binder for Watched {
 
     fn health(&self) -> Health {
         self.inner.health()
+    }
+}
+
+/// Wraps the binder under test; its consumers' settlements never reach the broker, and the
+/// broker-side handles are held (neither settled nor dropped) until the case gives them up.
+struct Crashing {
+    inner: Arc<dyn Binder>,
+    held: Arc<Mutex<Vec<AckHandle>>>,
+}
+
+struct Swallow;
+
+impl Acknowledger for Swallow {
+    fn settle(&self, _tag: u64, _settlement: Settlement) {}
+}
+
+#[async_trait]
+impl Binder for Crashing {
+    fn kind(&self) -> &str {
+        self.inner.kind()
+    }
+
+    async fn bind_producer(&self, spec: &ProducerSpec) -> Result<Arc<dyn Producer>> {
+        self.inner.bind_producer(spec).await
+    }
+
+    async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {
+        let (tx, mut rx): (InputChannel, mpsc::Receiver<Delivery>) = InputChannel::bounded(16);
+        let inner = self.inner.bind_consumer(spec, tx).await?;
+        let held = self.held.clone();
+        let forward = tokio::spawn(async move {
+            let swallow: Arc<dyn Acknowledger> = Arc::new(Swallow);
+            while let Some(d) = rx.recv().await {
+                if let Ok(mut h) = held.lock() {
+                    h.push(d.ack);
+                }
+                let wrapped = Delivery::new(d.message, AckHandle::new(swallow.clone(), 0), d.partition);
+                if channel.send(wrapped).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Box::new(WatchedConsumer { inner, forward }))
+    }
+
+    fn dead_letter_destination(&self, destination: &str, group: &str) -> String {
+        self.inner.dead_letter_destination(destination, group)
     }
 }

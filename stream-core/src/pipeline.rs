@@ -356,6 +356,36 @@ mod tests {
         crate::runtime::test_invocation(Message::new(bytes::Bytes::from_static(b"1")))
     }
 
+    #[test]
+    fn content_type_check_lets_known_types_through() {
+        let with = |ct: &[u8]| {
+            let m = Message::new(bytes::Bytes::from_static(b"1")).with_header("contentType", ct.to_vec());
+            check_content_type(&crate::runtime::test_invocation(m))
+        };
+        assert!(with(b"application/json").is_ok());
+        assert!(with(b"text/plain; charset=utf-8").is_ok());
+        assert!(with(b"application/vnd.order+json").is_ok());
+        let unknown = with(b"application/x-avro").unwrap_err();
+        assert_eq!((unknown.kind(), unknown.is_retryable()), ("decode", false));
+        assert!(unknown.message().contains("application/x-avro"));
+        assert_eq!(with(&[0xff, 0xfe]).unwrap_err().kind(), "decode");
+        // No header: the binding's content type applies.
+        assert!(check_content_type(&test_invocation()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn nothing_to_publish_is_confirmed_at_once() {
+        assert!(publish_outputs(&test_invocation(), Outputs::none()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn outputs_without_an_output_binding_are_an_error() {
+        let inv = test_invocation();
+        let err = inv.output(Message::new(1u8)).unwrap_err();
+        assert_eq!(err.kind(), "encode");
+        assert!(err.message().contains("no output binding"), "{err}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn retry_stops_after_max_attempts_with_backoff() {
         let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
