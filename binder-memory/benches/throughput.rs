@@ -104,11 +104,11 @@ fn measure(rt: &tokio::runtime::Runtime, n: u64) -> (f64, f64) {
 
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
-    if std::env::var_os("BENCH_PROFILE_ONLY").is_some() {
-        // For profilers: only bindery's single-threaded path, no baseline, no report.
+    if let Some(side) = std::env::var_os("BENCH_PROFILE_ONLY") {
+        // For profilers (`BENCH_PROFILE_ONLY=bindery|raw`): one side, single-threaded, no report.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let d = rt.block_on(bindery_run(n));
-        println!("bindery only: {:.0} msg/s", n as f64 / d.as_secs_f64());
+        let d = if side == "raw" { rt.block_on(raw(n)) } else { rt.block_on(bindery_run(n)) };
+        println!("{} only: {:.0} msg/s", side.to_string_lossy(), n as f64 / d.as_secs_f64());
         return;
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
