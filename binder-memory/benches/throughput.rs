@@ -5,7 +5,7 @@
 //! Both sides run on a single-threaded tokio runtime (so figures are per core) and move the
 //! same JSON payload from a producer to a consumer that decodes it:
 //! - raw: `tokio::sync::mpsc` carrying `serde_json`-encoded bytes, decoded on receipt;
-//! - bindery: an imperative `Source` publishing to the memory binder, a sink handler decoding
+//! - bindery: an imperative `Source` publishing to the memory binder, a `#[bindery::sink]` decoding
 //!   the payload, with headers, acknowledgements, the retry/dead-letter pipeline and all.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bindery::App;
 use bindery::prelude::*;
-use bindery::{App, Handler};
 use bindery_memory::{MemoryBinder, MemoryBroker};
 use tokio::sync::Notify;
 
@@ -48,28 +48,26 @@ async fn raw(n: u64) -> Duration {
     start.elapsed()
 }
 
+static SEEN: AtomicU64 = AtomicU64::new(0);
+static TARGET: AtomicU64 = AtomicU64::new(0);
+static DONE: Notify = Notify::const_new();
+
+/// The consumer, written the way users write handlers.
+#[bindery::sink(input = "events", group = "bench")]
+async fn bench_sink(event: Event) {
+    std::hint::black_box(event.cents);
+    if SEEN.fetch_add(1, Ordering::Relaxed) + 1 == TARGET.load(Ordering::Relaxed) {
+        DONE.notify_one();
+    }
+}
+
 async fn bindery_run(n: u64) -> Duration {
-    let seen = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(Notify::new());
-    let (s, d) = (seen.clone(), done.clone());
-    let sink = Handler::sink("bench_sink", move |m: Message<Event>, _ctx: Context| {
-        let (s, d) = (s.clone(), d.clone());
-        async move {
-            std::hint::black_box(m.payload().cents);
-            if s.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                d.notify_one();
-            }
-            Ok::<_, HandlerError>(())
-        }
-    })
-    .input("events")
-    .group("bench");
+    SEEN.store(0, Ordering::Relaxed);
+    TARGET.store(n, Ordering::Relaxed);
     let broker = MemoryBroker::new();
     let app = App::builder()
-        .registered_handlers(false)
         .binder("memory", Arc::new(MemoryBinder::new(broker)))
         .override_binder("memory")
-        .handler(sink)
         .build()
         .unwrap()
         .start()
@@ -77,7 +75,7 @@ async fn bindery_run(n: u64) -> Duration {
         .unwrap();
     let source = app.source::<Event>("events").unwrap();
     let start = Instant::now();
-    let finished = done.notified();
+    let finished = DONE.notified();
     tokio::pin!(finished);
     finished.as_mut().enable();
     for i in 0..n {
