@@ -505,65 +505,42 @@ impl Config {
         let env = EnvVars::from_vars(vars, &bindings, &binders);
         let figment = figment.merge(env);
         let root: RootConfig = figment.extract_lossy().map_err(figment_error)?;
+        // A rule broken at `key`: the error names the key and where it was set.
+        let invalid = |key: String, what: String| Error::config(describe(figment.find_metadata(&key)), &key, what);
         for (name, entry) in &root.binders {
             if entry.kind.trim().is_empty() {
-                return Err(Error::config(
-                    describe(figment.find_metadata(&format!("binders.{name}"))),
-                    format!("binders.{name}.type"),
-                    "must name a binder type",
-                ));
+                return Err(invalid(format!("binders.{name}.type"), "must name a binder type".into()));
             }
         }
         if root.instance_count == 0 {
-            return Err(Error::config(
-                describe(figment.find_metadata("instance-count")),
-                "instance-count",
-                "must be at least 1",
-            ));
+            return Err(invalid("instance-count".into(), "must be at least 1".into()));
         }
         if root.instance_index >= root.instance_count {
-            return Err(Error::config(
-                describe(figment.find_metadata("instance-index")),
-                "instance-index",
+            return Err(invalid(
+                "instance-index".into(),
                 format!("must be below instance-count ({})", root.instance_count),
             ));
         }
         for (name, b) in &root.bindings {
             let c = &b.consumer;
+            let key = |k: &str| format!("bindings.{name}.{k}");
             if c.max_attempts == 0 {
-                return Err(Error::config(
-                    describe(figment.find_metadata(&format!("bindings.{name}.consumer.max-attempts"))),
-                    format!("bindings.{name}.consumer.max-attempts"),
-                    "must be at least 1 (1 = no retry)",
-                ));
+                return Err(invalid(key("consumer.max-attempts"), "must be at least 1 (1 = no retry)".into()));
             }
             if c.concurrency == 0 || c.concurrency > MAX_CONCURRENCY {
-                return Err(Error::config(
-                    describe(figment.find_metadata(&format!("bindings.{name}.consumer.concurrency"))),
-                    format!("bindings.{name}.consumer.concurrency"),
-                    format!("must be between 1 and {MAX_CONCURRENCY}"),
-                ));
+                return Err(invalid(key("consumer.concurrency"), format!("must be between 1 and {MAX_CONCURRENCY}")));
             }
             if !(c.backoff_multiplier.is_finite() && c.backoff_multiplier >= 1.0) {
-                return Err(Error::config(
-                    describe(figment.find_metadata(&format!("bindings.{name}.consumer.backoff-multiplier"))),
-                    format!("bindings.{name}.consumer.backoff-multiplier"),
-                    "must be a number >= 1.0",
-                ));
+                return Err(invalid(key("consumer.backoff-multiplier"), "must be a number >= 1.0".into()));
             }
             if b.producer.partition_count == 0 {
-                return Err(Error::config(
-                    describe(figment.find_metadata(&format!("bindings.{name}.producer.partition-count"))),
-                    format!("bindings.{name}.producer.partition-count"),
-                    "must be at least 1",
-                ));
+                return Err(invalid(key("producer.partition-count"), "must be at least 1".into()));
             }
-            if let Some(key) = &b.producer.partition_key {
-                if !(key.starts_with('/') || key.starts_with("header:")) {
-                    return Err(Error::config(
-                        describe(figment.find_metadata(&format!("bindings.{name}.producer.partition-key"))),
-                        format!("bindings.{name}.producer.partition-key"),
-                        "expected a JSON pointer such as \"/customer\" or \"header:<name>\"",
+            if let Some(selector) = &b.producer.partition_key {
+                if !(selector.starts_with('/') || selector.starts_with("header:")) {
+                    return Err(invalid(
+                        key("producer.partition-key"),
+                        "expected a JSON pointer such as \"/customer\" or \"header:<name>\"".into(),
                     ));
                 }
             }

@@ -966,6 +966,27 @@ impl Acknowledger for WatchedAcks {
     }
 }
 
+/// Binds a consumer of `inner` whose deliveries reach `channel` with their acknowledgement
+/// handles replaced by `wrap` (which receives the broker's own handle).
+async fn intercept(
+    inner: &dyn Binder,
+    spec: &ConsumerSpec,
+    channel: InputChannel,
+    mut wrap: impl FnMut(&RawMessage, AckHandle) -> AckHandle + Send + 'static,
+) -> Result<Box<dyn ConsumerBinding>> {
+    let (tx, mut rx): (InputChannel, mpsc::Receiver<Delivery>) = InputChannel::bounded(16);
+    let inner = inner.bind_consumer(spec, tx).await?;
+    let forward = tokio::spawn(async move {
+        while let Some(d) = rx.recv().await {
+            let ack = wrap(&d.message, d.ack);
+            if channel.send(Delivery::new(d.message, ack, d.partition)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Box::new(WatchedConsumer { inner, forward }))
+}
+
 struct WatchedConsumer {
     inner: Box<dyn ConsumerBinding>,
     forward: tokio::task::JoinHandle<()>,
@@ -1000,25 +1021,17 @@ impl Binder for Watched {
     }
 
     async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {
-        let (tx, mut rx): (InputChannel, mpsc::Receiver<Delivery>) = InputChannel::bounded(16);
-        let inner = self.inner.bind_consumer(spec, tx).await?;
         let acks = Arc::new(WatchedAcks { handles: Mutex::new(HashMap::new()), log: self.log.clone() });
-        let forward = tokio::spawn(async move {
-            let mut next = 1u64;
-            while let Some(d) = rx.recv().await {
-                let id = d.message.headers().get_str("id").unwrap_or_default().to_string();
-                let tag = next;
-                next += 1;
-                if let Ok(mut h) = acks.handles.lock() {
-                    h.insert(tag, (id, d.ack));
-                }
-                let wrapped = Delivery::new(d.message, AckHandle::new(acks.clone(), tag), d.partition);
-                if channel.send(wrapped).await.is_err() {
-                    return;
-                }
+        let mut next = 0u64;
+        intercept(self.inner.as_ref(), spec, channel, move |message, ack| {
+            next += 1;
+            let id = message.headers().get_str("id").unwrap_or_default().to_string();
+            if let Ok(mut h) = acks.handles.lock() {
+                h.insert(next, (id, ack));
             }
-        });
-        Ok(Box::new(WatchedConsumer { inner, forward }))
+            AckHandle::new(acks.clone(), next)
+        })
+        .await
     }
 
     fn dead_letter_destination(&self, destination: &str, group: &str) -> String {
@@ -1054,22 +1067,15 @@ impl Binder for Crashing {
     }
 
     async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {
-        let (tx, mut rx): (InputChannel, mpsc::Receiver<Delivery>) = InputChannel::bounded(16);
-        let inner = self.inner.bind_consumer(spec, tx).await?;
         let held = self.held.clone();
-        let forward = tokio::spawn(async move {
-            let swallow: Arc<dyn Acknowledger> = Arc::new(Swallow);
-            while let Some(d) = rx.recv().await {
-                if let Ok(mut h) = held.lock() {
-                    h.push(d.ack);
-                }
-                let wrapped = Delivery::new(d.message, AckHandle::new(swallow.clone(), 0), d.partition);
-                if channel.send(wrapped).await.is_err() {
-                    return;
-                }
+        let swallow: Arc<dyn Acknowledger> = Arc::new(Swallow);
+        intercept(self.inner.as_ref(), spec, channel, move |_message, ack| {
+            if let Ok(mut h) = held.lock() {
+                h.push(ack);
             }
-        });
-        Ok(Box::new(WatchedConsumer { inner, forward }))
+            AckHandle::new(swallow.clone(), 0)
+        })
+        .await
     }
 
     fn dead_letter_destination(&self, destination: &str, group: &str) -> String {
