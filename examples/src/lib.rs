@@ -8,6 +8,7 @@
 //! | `routing` | a sink choosing each message's destination with `Context::send` |
 //! | `polled_source` | a `#[bindery::source]` on an interval, feeding a sink |
 //! | `custom_codec` | a [`bindery::codec::Codec`] for `text/csv` |
+//! | `relay` | a long-running service (`--serve`) on any binder; the process the crash runner kills |
 //!
 //! `tests/billing.rs` unit-tests the [`billing`] handlers on `bindery_memory::TestApp`.
 //!
