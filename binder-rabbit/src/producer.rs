@@ -1,0 +1,251 @@
+//! Producer bindings: publisher confirms with many publishes in flight. Each send returns a
+//! [`Confirmation`] that resolves on the broker's `basic.ack`; a publish whose channel dies
+//! before the confirm is published again on the next connection (until `publish-timeout`),
+//! so a broker restart costs at most duplicates, never a lost message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery::binder::{Confirmation, Producer};
+use bindery::{Error, RawMessage, Result};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel};
+use tokio::time::Instant;
+
+use crate::amqp::to_properties;
+use crate::connection::Lease;
+use crate::naming;
+
+/// What a producer must (re)declare on every new channel.
+#[derive(Clone, Debug)]
+pub(crate) enum ProducerTopology {
+    /// The destination exchange (`None` when `declare = false` and it only needs to exist).
+    Exchange { destination: String, options: crate::config::BindingOptions },
+    /// `DLX` and the group's dead-letter queue.
+    DeadLetter { destination: String, group: String },
+}
+
+/// Where each message goes.
+#[derive(Clone, Debug)]
+pub(crate) enum Routing {
+    /// Spring's default: the destination name.
+    Fixed(ShortString),
+    /// `<destination>-<n>`, n picked from the `key` header as Spring does.
+    Partitioned { destination: String, count: u32 },
+}
+
+pub(crate) struct Inner {
+    pub(crate) connector: Lease,
+    pub(crate) binding: String,
+    pub(crate) exchange: ShortString,
+    pub(crate) routing: Routing,
+    pub(crate) persistent: bool,
+    pub(crate) topology: ProducerTopology,
+    pub(crate) publish_timeout: Duration,
+    channel: std::sync::Mutex<Option<(u64, Channel)>>,
+    reopen: tokio::sync::Mutex<()>,
+}
+
+/// A producer binding on one exchange.
+pub(crate) struct RabbitProducer {
+    inner: Arc<Inner>,
+}
+
+impl RabbitProducer {
+    pub(crate) async fn bind(
+        connector: Lease,
+        binding: String,
+        exchange: ShortString,
+        routing: Routing,
+        persistent: bool,
+        topology: ProducerTopology,
+    ) -> Result<Self> {
+        let publish_timeout = connector.options().publish_timeout;
+        let inner = Arc::new(Inner {
+            connector,
+            binding,
+            exchange,
+            routing,
+            persistent,
+            topology,
+            publish_timeout,
+            channel: std::sync::Mutex::new(None),
+            reopen: tokio::sync::Mutex::new(()),
+        });
+        inner.channel(0).await?; // declare now: a bad topology fails the bind, not the first send
+        Ok(Self { inner })
+    }
+}
+
+impl Inner {
+    /// A usable confirm-mode channel: the current one, or a new one (waiting for a connection).
+    /// `broken` names a channel generation known to be dead.
+    async fn channel(&self, broken: u64) -> Result<(u64, Channel)> {
+        if let Some(c) = self.live_channel(broken) {
+            return Ok(c);
+        }
+        let _one_at_a_time = self.reopen.lock().await;
+        if let Some(c) = self.live_channel(broken) {
+            return Ok(c);
+        }
+        let (generation, conn) = self.connector.current().await?;
+        let fail = |what: String| {
+            self.connector.report_broken(generation);
+            Error::binding(&self.binding, what)
+        };
+        let channel = conn.create_channel().await.map_err(|e| fail(format!("cannot open a channel: {e}")))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| fail(format!("cannot enable publisher confirms: {e}")))?;
+        let declared = match &self.topology {
+            ProducerTopology::Exchange { destination, options } => {
+                crate::topology::declare_exchange(&channel, destination, options).await
+            }
+            ProducerTopology::DeadLetter { destination, group } => {
+                crate::topology::declare_dead_letter_queue(&channel, destination, group).await
+            }
+        };
+        declared.map_err(|e| Error::binding(&self.binding, self.connector.scrub(e)))?;
+        if let Ok(mut slot) = self.channel.lock() {
+            *slot = Some((generation, channel.clone()));
+        }
+        Ok((generation, channel))
+    }
+
+    fn live_channel(&self, broken: u64) -> Option<(u64, Channel)> {
+        let slot = self.channel.lock().ok()?;
+        match &*slot {
+            Some((g, c)) if *g != broken && c.status().connected() => Some((*g, c.clone())),
+            _ => None,
+        }
+    }
+
+    fn routing_key(&self, message: &RawMessage) -> Result<ShortString> {
+        match &self.routing {
+            Routing::Fixed(k) => Ok(k.clone()),
+            Routing::Partitioned { destination, count } => {
+                let partition = match message.headers().key() {
+                    Some(key) => naming::select_partition(&String::from_utf8_lossy(key), *count),
+                    None => 0,
+                };
+                crate::topology::short("routing key", &naming::partition_routing_key(destination, partition))
+                    .map_err(|e| Error::binding(&self.binding, e))
+            }
+        }
+    }
+
+    async fn publish(
+        &self,
+        channel: &Channel,
+        rk: ShortString,
+        message: &RawMessage,
+        props: BasicProperties,
+    ) -> lapin::Result<lapin::PublisherConfirm> {
+        channel.basic_publish(self.exchange.clone(), rk, BasicPublishOptions::default(), message.payload(), props).await
+    }
+
+    /// Waits for the broker's verdict on a publish, publishing again on a new channel when the
+    /// old one died first.
+    async fn confirm(
+        self: Arc<Self>,
+        mut pending: Option<(u64, lapin::PublisherConfirm)>,
+        rk: ShortString,
+        message: RawMessage,
+    ) -> Result<()> {
+        let deadline = Instant::now() + self.publish_timeout;
+        let mut last_error = String::new();
+        let mut broken = 0;
+        loop {
+            if let Some((generation, confirm)) = pending.take() {
+                match confirm.await {
+                    Ok(lapin::Confirmation::Nack(_)) => {
+                        return Err(Error::broker(format!(
+                            "binding `{}`: RabbitMQ refused (nack) a message for exchange `{}`",
+                            self.binding, self.exchange
+                        )));
+                    }
+                    Ok(_) => return Ok(()),
+                    Err(e) => {
+                        last_error = self.connector.scrub(e);
+                        broken = generation;
+                        self.connector.report_broken(generation);
+                    }
+                }
+            }
+            if Instant::now() >= deadline || self.connector.is_shut_down() {
+                return Err(Error::broker(format!(
+                    "binding `{}`: message to exchange `{}` not confirmed within {:?}: {last_error}",
+                    self.binding, self.exchange, self.publish_timeout
+                )));
+            }
+            let republished = tokio::time::timeout_at(deadline, async {
+                let (generation, channel) = self.channel(broken).await?;
+                let props = to_properties(&message, self.persistent).map_err(|e| Error::binding(&self.binding, e))?;
+                match self.publish(&channel, rk.clone(), &message, props).await {
+                    Ok(c) => Ok::<_, Error>(Ok((generation, c))),
+                    Err(e) => Ok(Err((generation, e))),
+                }
+            })
+            .await;
+            match republished {
+                Ok(Ok(Ok(next))) => {
+                    tracing::debug!(binding = %self.binding, "republished an unconfirmed message after reconnecting");
+                    pending = Some(next);
+                }
+                Ok(Ok(Err((generation, e)))) => {
+                    last_error = self.connector.scrub(e);
+                    broken = generation;
+                }
+                Ok(Err(e)) => {
+                    // No connection yet (`channel` waited `connect-timeout`), or it died while
+                    // declaring: keep trying until the deadline.
+                    last_error = e.to_string();
+                }
+                Err(_) => {} // deadline; reported above
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Producer for RabbitProducer {
+    async fn send(&self, message: RawMessage) -> Result<Confirmation> {
+        let inner = &self.inner;
+        let props = to_properties(&message, inner.persistent).map_err(|e| Error::binding(&inner.binding, e))?;
+        let rk = inner.routing_key(&message)?;
+        let pending = match inner.channel(0).await {
+            Ok((generation, channel)) => match inner.publish(&channel, rk.clone(), &message, props).await {
+                Ok(confirm) => Some((generation, confirm)),
+                Err(e) => {
+                    tracing::debug!(binding = %inner.binding, error = %inner.connector.scrub(&e), "publish failed; retrying on the next connection");
+                    inner.connector.report_broken(generation);
+                    None
+                }
+            },
+            // Broker unreachable right now: the confirmation keeps trying until publish-timeout.
+            Err(e) if e.is_broker() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Confirmation::from_future(inner.clone().confirm(pending, rk, message)))
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<()> {
+        let channel = self.inner.channel.lock().ok().and_then(|c| c.as_ref().map(|(_, c)| c.clone()));
+        let Some(channel) = channel else { return Ok(()) };
+        match tokio::time::timeout(timeout, channel.wait_for_confirms()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Error::broker(format!(
+                "binding `{}`: confirms lost while flushing: {}",
+                self.inner.binding,
+                self.inner.connector.scrub(e)
+            ))),
+            Err(_) => Err(Error::new(
+                bindery::ErrorKind::Timeout,
+                format!("binding `{}`: unconfirmed messages after {timeout:?}", self.inner.binding),
+            )),
+        }
+    }
+}
