@@ -1,0 +1,252 @@
+//! Shared pieces of the out-of-process runs (`crash.rs`, `broker_restart.rs`): the relay
+//! service as a child process, its config on a given broker, a feeder, and the record of what
+//! reached the sink.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bindery::prelude::*;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    id: u64,
+    #[serde(default)]
+    poison: bool,
+    #[serde(default)]
+    body: String,
+}
+
+/// Where the service runs.
+pub enum Broker {
+    Rabbit(String),
+    Kafka { label: &'static str, brokers: String },
+}
+
+impl Broker {
+    pub fn label(&self) -> &str {
+        match self {
+            Broker::Rabbit(_) => "rabbit",
+            Broker::Kafka { label, .. } => label,
+        }
+    }
+
+    /// The `[binders.broker]` entry both the service and the feeder use.
+    pub fn binder_toml(&self) -> String {
+        match self {
+            Broker::Rabbit(uri) => format!("[binders.broker]\ntype = \"rabbit\"\nuri = \"{uri}\"\n"),
+            Broker::Kafka { brokers, .. } => format!(
+                "[binders.broker]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\n[binders.broker.config]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n"
+            ),
+        }
+    }
+}
+
+pub fn rabbit() -> Broker {
+    Broker::Rabbit(
+        std::env::var("BINDERY_TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+    )
+}
+
+pub fn tansu() -> Broker {
+    Broker::Kafka {
+        label: "kafka-tansu",
+        brokers: std::env::var("BINDERY_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+    }
+}
+
+/// Run parameters from the environment, with the short version's defaults.
+pub struct Params {
+    pub messages: u64,
+    pub kills: u32,
+    pub seed: u64,
+}
+
+impl Params {
+    pub fn from_env() -> Self {
+        let num = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+        let clock =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        Params {
+            messages: num("CRASH_MESSAGES", 10_000),
+            kills: num("CRASH_KILLS", 3) as u32,
+            seed: num("CRASH_SEED", clock),
+        }
+    }
+}
+
+/// xorshift64*: a tiny seeded generator, so a run's kill moments can be replayed from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        let span = (hi - lo).as_millis() as u64;
+        lo + Duration::from_millis(self.next() % span.max(1))
+    }
+}
+
+/// One run's files and names.
+pub struct Scenario {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub record: PathBuf,
+    pub starts: u32,
+}
+
+impl Scenario {
+    pub fn new(broker: &Broker) -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("bindery-crash-{}-{}", broker.label(), &tag[..12]));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("relay.toml");
+        let toml = format!(
+            r#"default-binder = "broker"
+shutdown-timeout = "10s"
+binding-retry-interval = "1s"
+
+{binder}
+[bindings.relay-in]
+destination = "crash-in-{tag}"
+group = "relay"
+
+[bindings.relay-in.consumer]
+concurrency = 4
+max-attempts = 2
+backoff-initial = "10ms"
+
+[bindings.relay-out]
+destination = "crash-out-{tag}"
+
+[bindings.record-in]
+destination = "crash-out-{tag}"
+group = "recorder"
+
+[bindings.relay-feed]
+destination = "crash-in-{tag}"
+"#,
+            binder = broker.binder_toml()
+        );
+        std::fs::write(&config, toml).unwrap();
+        let record = dir.join("record.txt");
+        Scenario { dir, config, record, starts: 0 }
+    }
+
+    /// Starts the service and waits until its bindings are up.
+    pub fn start(&mut self) -> Child {
+        self.starts += 1;
+        let log = self.dir.join(format!("relay-{}.log", self.starts));
+        let child = Command::new(env!("CARGO_BIN_EXE_relay"))
+            .arg("--serve")
+            .env("RELAY_CONFIG", &self.config)
+            .env("RELAY_RECORD", &self.record)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut child = child;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("relay: ready") {
+                return child;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("relay exited with {status} before it was ready:\n{text}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("relay not ready within 90s:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ids recorded so far: (distinct, total lines). A line torn by SIGKILL is not counted; its
+    /// delivery was never acknowledged, so it comes again.
+    pub fn recorded(&self) -> (HashSet<u64>, usize) {
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        let mut ids = HashSet::new();
+        let mut total = 0;
+        for line in text.lines() {
+            if let Ok(id) = line.parse::<u64>() {
+                ids.insert(id);
+                total += 1;
+            }
+        }
+        (ids, total)
+    }
+}
+
+/// Stops the service with SIGTERM (a graceful drain), or SIGKILL after 20 s.
+pub fn terminate(mut child: Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Publishes `n` events into the relay's input through bindery itself, pipelined. A send the
+/// broker did not confirm (it may be restarting) is sent again until it is: the feeder is
+/// at-least-once too.
+pub async fn feed(config: &Path, n: u64) -> bindery::Result<()> {
+    let app = bindery::App::builder().config_file(config).registered_handlers(false).build()?.start().await?;
+    let source = app.source::<Event>("relay-feed")?;
+    let event = |id| Message::new(Event { id, poison: false, body: String::new() });
+    let mut pending = std::collections::VecDeque::new();
+    let mut resent = 0u64;
+    for id in 0..n {
+        match source.dispatch(event(id)).await {
+            Ok(c) => pending.push_back((id, c)),
+            Err(_) => resend(&source, event(id), &mut resent).await?,
+        }
+        if pending.len() >= 512 {
+            if let Some((id, c)) = pending.pop_front() {
+                if c.await.is_err() {
+                    resend(&source, event(id), &mut resent).await?;
+                }
+            }
+        }
+    }
+    for (id, c) in pending {
+        if c.await.is_err() {
+            resend(&source, event(id), &mut resent).await?;
+        }
+    }
+    if resent > 0 {
+        println!("  feeder: {resent} sends repeated after the broker did not confirm them");
+    }
+    app.shutdown().await
+}
+
+async fn resend(source: &bindery::Source<Event>, message: Message<Event>, resent: &mut u64) -> bindery::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        *resent += 1;
+        match source.send_message(message.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
