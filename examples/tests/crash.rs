@@ -21,9 +21,6 @@ use std::time::{Duration, Instant};
 
 use support::{Broker, Params, Rng, Scenario, feed, rabbit, tansu, terminate};
 
-use bindery_kafka as _;
-use bindery_rabbit as _;
-
 /// The whole run on one broker; returns the duplicate count.
 async fn crash_run(broker: Broker) -> u64 {
     let p = Params::from_env();

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use bindery::prelude::*;
 
+// The feeders in the runner process talk to the same brokers as the service.
+use bindery_kafka as _;
+use bindery_rabbit as _;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     id: u64,
