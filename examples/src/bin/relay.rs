@@ -59,8 +59,32 @@ async fn record(event: Event) -> Result<(), HandlerError> {
             f.write_all(line.as_bytes()).map_err(|e| HandlerError::new(format!("cannot record: {e}")))?;
         }
     }
+    let work = SINK_WORK.load(std::sync::atomic::Ordering::Relaxed);
+    if work > 0 {
+        // A deliberately slow sink (RELAY_SINK_WORK_US): busy for that long per event.
+        let until = std::time::Instant::now() + Duration::from_micros(work);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
     RECORDED.add(1);
     Ok(())
+}
+
+static SINK_WORK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?} is not a number: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The process's peak resident set (VmHWM) in KiB, where the platform reports it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn config_path() -> String {
@@ -92,15 +116,22 @@ async fn main() -> anyhow::Result<()> {
         return Ok(running.run_until_signal().await?);
     }
 
-    // The demo: the same handlers on the memory binder, fed by this process.
-    const EVENTS: u64 = 1_000;
+    // The demo: the same handlers on the memory binder, fed by this process as fast as it can.
+    // RELAY_EVENTS (default 1,000) and RELAY_SINK_WORK_US (default 0) make it the backpressure
+    // run: a sink slower than the feeder, with memory bounded by the binder's queue capacity.
+    let events = env_number("RELAY_EVENTS", 1_000)?;
+    SINK_WORK.store(env_number("RELAY_SINK_WORK_US", 0)?, std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::Instant::now();
     let app = app().await?.start().await?;
     let input = app.source::<Event>("relay-feed")?;
-    for id in 0..EVENTS {
-        input.send(Event { id, poison: false, body: String::new() }).await?;
+    for id in 0..events {
+        input.send(Event { id, poison: false, body: "x".repeat(64) }).await?;
     }
-    RECORDED.wait_for(EVENTS as usize, Duration::from_secs(30)).await?;
+    RECORDED.wait_for(events as usize, Duration::from_secs(600)).await?;
     app.shutdown().await?;
-    println!("relay: {EVENTS} events forwarded and recorded");
+    println!("relay: {events} events forwarded and recorded in {:?}", started.elapsed());
+    if let Some(kib) = peak_rss_kib() {
+        println!("relay: peak RSS {kib} KiB");
+    }
     Ok(())
 }
