@@ -100,6 +100,162 @@ fn measure(rt: &tokio::runtime::Runtime, n: u64) -> (f64, f64) {
     (raw_best, bindery_best)
 }
 
+/// One message at a time, send to handler: the time each took (raw mpsc vs bindery).
+async fn raw_latency(n: u64) -> Vec<Duration> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, bindery::Bytes)>(1024);
+    let (back_tx, mut back) = tokio::sync::mpsc::channel::<Duration>(1);
+    tokio::spawn(async move {
+        while let Some((sent, b)) = rx.recv().await {
+            let e: Event = serde_json::from_slice(&b).unwrap();
+            std::hint::black_box(e.cents);
+            let _ = back_tx.send(sent.elapsed()).await;
+        }
+    });
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        tx.send((Instant::now(), bindery::Bytes::from(serde_json::to_vec(&event(i)).unwrap()))).await.unwrap();
+        out.push(back.recv().await.unwrap());
+    }
+    out
+}
+
+async fn bindery_latency(n: u64) -> Vec<Duration> {
+    let (back_tx, mut back) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let sink = bindery::Handler::sink("latency", move |e: Message<Event>, _ctx: Context| {
+        std::hint::black_box(e.payload().cents);
+        let _ = back_tx.send(Instant::now());
+        async { Ok::<_, HandlerError>(()) }
+    })
+    .input("lat-in");
+    let config = "[bindings.lat-in]\ndestination = \"lat\"\ngroup = \"g\"\n[bindings.lat-out]\ndestination = \"lat\"\n";
+    let app = App::builder()
+        .registered_handlers(false)
+        .binder("memory", Arc::new(MemoryBinder::new(MemoryBroker::new())))
+        .override_binder("memory")
+        .config(bindery::Config::from_toml_str(config).unwrap())
+        .handler(sink)
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let source = app.source::<Event>("lat-out").unwrap();
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let sent = Instant::now();
+        source.send(event(i)).await.unwrap();
+        out.push(back.recv().await.unwrap() - sent);
+    }
+    app.shutdown().await.unwrap();
+    out
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+}
+
+/// `bindings` sinks on as many destinations, fed round-robin; returns msg/s over all.
+async fn bindings_run(bindings: usize, n: u64) -> f64 {
+    let seen = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Notify::new());
+    let mut config = String::new();
+    let mut builder = App::builder()
+        .registered_handlers(false)
+        .binder("memory", Arc::new(MemoryBinder::new(MemoryBroker::new())))
+        .override_binder("memory");
+    for b in 0..bindings {
+        config.push_str(&format!(
+            "[bindings.in-{b}]\ndestination = \"d{b}\"\ngroup = \"g\"\n[bindings.out-{b}]\ndestination = \"d{b}\"\n"
+        ));
+        let (seen, done) = (seen.clone(), done.clone());
+        builder = builder.handler(
+            bindery::Handler::sink(&format!("sink-{b}"), move |e: Message<Event>, _ctx: Context| {
+                std::hint::black_box(e.payload().cents);
+                if seen.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    done.notify_one();
+                }
+                async { Ok::<_, HandlerError>(()) }
+            })
+            .input(&format!("in-{b}")),
+        );
+    }
+    let app = builder.config(bindery::Config::from_toml_str(&config).unwrap()).build().unwrap().start().await.unwrap();
+    let sources: Vec<_> = (0..bindings).map(|b| app.source::<Event>(&format!("out-{b}")).unwrap()).collect();
+    let finished = done.notified();
+    tokio::pin!(finished);
+    finished.as_mut().enable();
+    let start = Instant::now();
+    for i in 0..n {
+        sources[i as usize % bindings].send(event(i)).await.unwrap();
+    }
+    finished.await;
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    app.shutdown().await.unwrap();
+    rate
+}
+
+/// One destination with `partitions` partitions keyed by customer, consumed with concurrency
+/// `partitions`; returns msg/s.
+async fn partitions_run(partitions: u32, n: u64) -> f64 {
+    let seen = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Notify::new());
+    let config = format!(
+        "[bindings.in]\ndestination = \"p\"\ngroup = \"g\"\n[bindings.in.consumer]\nconcurrency = {partitions}\n[bindings.out]\ndestination = \"p\"\n[bindings.out.producer]\npartition-key = \"/customer\"\npartition-count = {partitions}\n"
+    );
+    let (s2, d2) = (seen.clone(), done.clone());
+    let app = App::builder()
+        .registered_handlers(false)
+        .binder("memory", Arc::new(MemoryBinder::new(MemoryBroker::new())))
+        .override_binder("memory")
+        .config(bindery::Config::from_toml_str(&config).unwrap())
+        .handler(
+            bindery::Handler::sink("keyed", move |e: Message<Event>, _ctx: Context| {
+                std::hint::black_box(e.payload().cents);
+                if s2.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    d2.notify_one();
+                }
+                async { Ok::<_, HandlerError>(()) }
+            })
+            .input("in"),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let source = app.source::<Event>("out").unwrap();
+    let finished = done.notified();
+    tokio::pin!(finished);
+    finished.as_mut().enable();
+    let start = Instant::now();
+    for i in 0..n {
+        source.send(event(i)).await.unwrap();
+    }
+    finished.await;
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    app.shutdown().await.unwrap();
+    rate
+}
+
+/// The process's peak resident set in KiB (Linux), for the report.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Appends one result line to `BENCH_JSON` (read by `scripts/bench`), if set.
+fn record(result: serde_json::Value) {
+    if let Some(path) = std::env::var_os("BENCH_JSON") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        writeln!(f, "{result}").unwrap();
+    }
+}
+
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
     if let Some(side) = std::env::var_os("BENCH_PROFILE_ONLY") {
@@ -115,6 +271,10 @@ fn main() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(raw(1_000));
         rt.block_on(bindery_run(1_000));
+        assert_eq!(rt.block_on(raw_latency(10)).len(), 10);
+        assert_eq!(rt.block_on(bindery_latency(10)).len(), 10);
+        assert!(rt.block_on(bindings_run(3, 300)) > 0.0);
+        assert!(rt.block_on(partitions_run(2, 300)) > 0.0);
         println!("throughput bench: smoke run passed (run `cargo bench` for figures)");
         return;
     }
@@ -126,4 +286,48 @@ fn main() {
     println!("{:<34} {:>14} {:>14} {:>8}", "runtime", "raw msg/s", "bindery msg/s", "ratio");
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "current_thread (1 core)", raw1, bindery1, bindery1 / raw1);
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "multi_thread, 2 workers (2 cores)", raw2, bindery2, bindery2 / raw2);
+
+    let lat_n = 20_000;
+    let mut raw_lat = single.block_on(raw_latency(lat_n));
+    let mut bindery_lat = single.block_on(bindery_latency(lat_n));
+    let (rp50, rp99) = (percentile(&mut raw_lat, 0.50), percentile(&mut raw_lat, 0.99));
+    let (bp50, bp99) = (percentile(&mut bindery_lat, 0.50), percentile(&mut bindery_lat, 0.99));
+    println!(
+        "latency, one message at a time ({lat_n}): raw p50 {rp50:.1} us p99 {rp99:.1} us; bindery p50 {bp50:.1} us p99 {bp99:.1} us"
+    );
+
+    let scale_n = n / 5;
+    let bindings: Vec<(usize, f64)> =
+        [1, 4, 16, 64].iter().map(|&b| (b, multi.block_on(bindings_run(b, scale_n)))).collect();
+    let partitions: Vec<(u32, f64)> =
+        [1, 2, 4, 8].iter().map(|&p| (p, multi.block_on(partitions_run(p, scale_n)))).collect();
+    println!("scaling ({scale_n} messages, 2 workers):");
+    for (b, r) in &bindings {
+        println!("  {b:>2} bindings    {r:>12.0} msg/s");
+    }
+    for (p, r) in &partitions {
+        println!("  {p:>2} partitions  {r:>12.0} msg/s");
+    }
+    let rss = peak_rss_kib();
+    println!("peak RSS of this run: {rss} KiB");
+
+    let base = serde_json::json!({ "binder": "memory", "broker": "in-process", "payload_bytes": 60, "messages": n });
+    let with = |extra: serde_json::Value| {
+        let mut v = base.clone();
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
+    };
+    record(with(serde_json::json!({ "case": "produce+consume, 1 core", "raw": raw1, "bindery": bindery1,
+        "raw_p50_us": rp50, "raw_p99_us": rp99, "bindery_p50_us": bp50, "bindery_p99_us": bp99, "peak_rss_kib": rss })));
+    record(with(
+        serde_json::json!({ "case": "produce+consume, 2 cores", "raw": raw2, "bindery": bindery2, "peak_rss_kib": rss }),
+    ));
+    for (b, r) in bindings {
+        record(with(serde_json::json!({ "case": "scaling", "bindings": b, "bindery": r })));
+    }
+    for (p, r) in partitions {
+        record(with(serde_json::json!({ "case": "scaling", "partitions": p, "bindery": r })));
+    }
 }

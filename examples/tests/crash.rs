@@ -9,7 +9,7 @@
 //! `CRASH_MESSAGES`, `CRASH_KILLS` and `CRASH_SEED` (printed by every run, so a failure can be
 //! replayed).
 //!
-//! Brokers: RabbitMQ at `BINDERY_TEST_RABBIT_URI` and tansu at `BINDERY_TEST_KAFKA_BROKERS`
+//! Brokers: RabbitMQ at `TEST_RABBIT_URI` and tansu at `TEST_KAFKA_BROKERS`
 //! (started by `scripts/test`), and librdkafka's MockCluster living in this runner process while
 //! the service connects to it over TCP. A broker that cannot be reached fails the run.
 

@@ -50,15 +50,13 @@ impl Broker {
 }
 
 pub fn rabbit() -> Broker {
-    Broker::Rabbit(
-        std::env::var("BINDERY_TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-    )
+    Broker::Rabbit(std::env::var("TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()))
 }
 
 pub fn tansu() -> Broker {
     Broker::Kafka {
         label: "kafka-tansu",
-        brokers: std::env::var("BINDERY_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        brokers: std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
     }
 }
 
