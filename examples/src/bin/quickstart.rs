@@ -2,15 +2,19 @@
 //! `bindery_examples::billing`.
 //!
 //! `cargo run -p bindery-examples --bin quickstart` publishes a batch of orders, prints what
-//! each handler did, and exits 0. Set `default-binder` in `examples/bindery.toml` (or
-//! `BINDERY_DEFAULT_BINDER`) to run it on another broker.
+//! each handler did, and exits 0. Change `default-binder = "memory"` in `examples/bindery.toml`
+//! to `"rabbit"` or `"kafka"` (or set `BINDERY_DEFAULT_BINDER=rabbit`) to run the same handlers
+//! on RabbitMQ at `amqp://guest:guest@127.0.0.1:5672/%2f` or Kafka at `127.0.0.1:9092`, the
+//! binders' defaults (`scripts/rabbitmq start` and `scripts/tansu start` run such brokers).
 
 use std::time::Duration;
 
 use bindery_examples::billing::{self, Order};
 
 // Link the binders this service may run on; config picks one.
+use bindery_kafka as _;
 use bindery_memory as _;
+use bindery_rabbit as _;
 
 const ORDERS: u64 = 5;
 
