@@ -104,3 +104,11 @@ async fn crash_and_restart_on_rabbitmq_loses_nothing() {
 async fn crash_and_restart_on_tansu_loses_nothing() {
     crash_run(tansu()).await;
 }
+
+/// librdkafka's mock cluster, in this runner process; the service reaches it over TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_and_restart_on_kafka_mock_cluster_loses_nothing() {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("a librdkafka mock cluster");
+    crash_run(Broker::Kafka { label: "kafka-mock", brokers: cluster.bootstrap_servers() }).await;
+    drop(cluster);
+}
