@@ -2,6 +2,7 @@
 //! message must reach the sink at least once and the app must recover by itself.
 //!
 //! Restarts the local node with `scripts/rabbitmq restart` (its data survives the restart).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 
@@ -126,10 +127,8 @@ async fn messages_survive_a_broker_restart() {
         let mut failed = Vec::new();
         for id in 0..MESSAGES {
             if pending.len() >= 500 {
-                if let Some((id, r)) = pending.next().await {
-                    if let Err(e) = r {
-                        failed.push((id, e));
-                    }
+                if let Some((id, Err(e))) = pending.next().await {
+                    failed.push((id, e));
                 }
             }
             match feed.dispatch(Message::new(Item { id })).await {
