@@ -243,7 +243,7 @@ async fn declare_false_uses_existing_infrastructure() {
     let mut spec = ConsumerSpec::new("in", unique("missing"), Some("g".into()));
     spec.options.insert("declare".into(), json!(false));
     let (tx, _rx) = InputChannel::bounded(8);
-    let err = binder.bind_consumer(&spec, tx).await.err().expect("binding to a missing queue must fail");
+    let Err(err) = binder.bind_consumer(&spec, tx).await else { panic!("binding to a missing queue must fail") };
     let text = err.to_string();
     assert!(
         text.contains("binding `in`") && text.contains(".g` does not exist") && text.contains("declare = false"),
@@ -267,14 +267,13 @@ fn java_hash_codes_pick_springs_partitions() {
 async fn unknown_binding_option_is_refused_naming_the_key() {
     let toml = "[bindings.in]\ndestination = \"x\"\ngroup = \"g\"\n[bindings.in.options]\nprefech = 10\n";
     let sink = Keys::default().sink("s", "in");
-    let err = App::builder()
+    let built = App::builder()
         .registered_handlers(false)
         .binder("rabbit", Arc::new(common::binder()))
         .override_binder("rabbit")
         .config(Config::from_toml_str(toml).unwrap())
         .handler(sink)
-        .build()
-        .err()
-        .expect("unknown option must be refused");
+        .build();
+    let Err(err) = built else { panic!("unknown option must be refused") };
     assert!(err.to_string().contains("bindings.in.options.prefech"), "{err}");
 }
