@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct Order {
     id: u64,
     customer: String,
@@ -85,7 +85,7 @@ async fn pika_publishes_to_a_bindery_sink() {
         }
         assert!(tokio::time::timeout_at(deadline, notified).await.is_ok(), "the sink did not get pika's 3 messages");
     }
-    let got = got.lock().unwrap().clone();
+    let got = std::mem::take(&mut *got.lock().unwrap());
     let mut ids: Vec<u64> = got.iter().map(|m| m.payload().id).collect();
     ids.sort_unstable();
     assert_eq!(ids, [0, 1, 2]);
