@@ -197,6 +197,17 @@ impl Health {
         Self { status: HealthStatus::Up, detail: String::new() }
     }
 
+    /// Healthy, with a detail worth showing (consumer lag, connected broker).
+    ///
+    /// ```
+    /// let h = bindery::Health::up_with("lag 0");
+    /// assert!(h.is_up());
+    /// assert_eq!(h.detail(), "lag 0");
+    /// ```
+    pub fn up_with(detail: impl Into<String>) -> Self {
+        Self { status: HealthStatus::Up, detail: detail.into() }
+    }
+
     /// Unhealthy, with the reason.
     ///
     /// ```
@@ -233,7 +244,7 @@ impl Health {
         self.status == HealthStatus::Up
     }
 
-    /// Why it is in this state (empty when up).
+    /// Why it is in this state (empty when up, unless made with [`up_with`](Self::up_with)).
     ///
     /// ```
     /// assert_eq!(bindery::Health::up().detail(), "");

@@ -1,0 +1,293 @@
+//! Consumer bindings: a task moves records from librdkafka into the runtime's input channel;
+//! settlements update the offset tracker, which stores only finished offsets for commit.
+//!
+//! - Group consumers `subscribe`; anonymous ones `assign` every partition at bind time (at
+//!   the high watermark for `latest`), so nothing published after the bind is missed.
+//! - Commit policy: `enable.auto.offset.store=false`; when a partition's commit point (see
+//!   [`offsets`](crate::offsets)) advances, it is stored and librdkafka commits it every
+//!   `commit-interval`. On revoke and on close the commit points are committed synchronously.
+//! - Requeue rewinds the partition (seek back); revoked partitions' settlements are ignored.
+//! - Backpressure: while the input channel is full the task does not poll, so librdkafka stops
+//!   fetching once its own prefetch queue is full.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery::binder::{AckHandle, Acknowledger, ConsumerBinding, Delivery, InputChannel, Settlement};
+use bindery::headers::names;
+use bindery::{Bytes, Error, HeaderValue, Headers, Health, Message, RawMessage, Result};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Headers as _;
+use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Context, Lag, Reachability, lock};
+use crate::naming::headers as kh;
+use crate::offsets::{Settled, Tracker};
+
+pub(crate) type Client = StreamConsumer<ConsumerCtx>;
+
+/// State shared by the consume task, the acknowledgers and the rebalance callbacks.
+pub(crate) struct Shared {
+    pub(crate) tracker: Mutex<Tracker>,
+    pub(crate) topic: String,
+    pub(crate) binding: String,
+    /// Group consumers commit; anonymous ones never do.
+    pub(crate) commits: bool,
+    pub(crate) consumer: OnceLock<Weak<Client>>,
+    /// Wakes `bind_consumer` once the group gave this member partitions.
+    pub(crate) assigned: Notify,
+}
+
+impl Shared {
+    fn client(&self) -> Option<Arc<Client>> {
+        self.consumer.get().and_then(Weak::upgrade)
+    }
+
+    fn tpl(&self, points: &[(i32, i64)]) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::with_capacity(points.len());
+        for (p, o) in points {
+            let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
+        }
+        tpl
+    }
+
+    fn settle(&self, partition: i32, offset: i64, epoch: u64, settlement: Settlement) {
+        // The lock also orders stores: a later commit point is never overwritten by an earlier one.
+        let mut tracker = lock(&self.tracker);
+        match tracker.settle(partition, offset, epoch, settlement) {
+            Settled::Nothing => {}
+            Settled::Advanced(point) => {
+                if self.commits {
+                    if let Some(c) = self.client() {
+                        if let Err(e) = c.store_offsets(&self.tpl(&[(partition, point)])) {
+                            tracing::debug!(binding = %self.binding, partition, error = %e, "offset not stored (partition no longer assigned)");
+                        }
+                    }
+                }
+            }
+            Settled::Rewind(at) => {
+                if let Some(c) = self.client() {
+                    tracing::debug!(binding = %self.binding, partition, offset = at, "requeued: re-reading the partition from the requeued offset");
+                    if let Err(e) = c.seek(&self.topic, partition, Offset::Offset(at), Duration::ZERO) {
+                        tracing::warn!(binding = %self.binding, partition, error = %e, "cannot seek back to a requeued record; it is redelivered after the next rebalance or restart");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits the given commit points now, waiting for the broker.
+    fn commit_sync<C: ConsumerContext>(&self, consumer: &impl Consumer<C>, points: &[(i32, i64)]) {
+        if !self.commits || points.is_empty() {
+            return;
+        }
+        match consumer.commit(&self.tpl(points), CommitMode::Sync) {
+            Ok(()) => tracing::debug!(binding = %self.binding, ?points, "committed finished offsets"),
+            Err(e) => {
+                tracing::warn!(binding = %self.binding, error = %e, "committing finished offsets failed; they are committed again later or redelivered")
+            }
+        }
+    }
+}
+
+/// Settles the deliveries of one partition in one epoch; the tag is the offset.
+struct Lane {
+    shared: Arc<Shared>,
+    partition: i32,
+    epoch: u64,
+}
+
+impl Acknowledger for Lane {
+    fn settle(&self, tag: u64, settlement: Settlement) {
+        self.shared.settle(self.partition, tag as i64, self.epoch, settlement);
+    }
+}
+
+/// The consumer's librdkafka context: the common one plus rebalance handling.
+pub(crate) struct ConsumerCtx {
+    pub(crate) base: Context,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ClientContext for ConsumerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.base.log(level, fac, log_message)
+    }
+    fn stats(&self, statistics: Statistics) {
+        self.base.stats(statistics)
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.base.error(error, reason)
+    }
+}
+
+impl ConsumerContext for ConsumerCtx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let parts: Vec<i32> =
+                    tpl.elements_for_topic(&self.shared.topic).iter().map(|e| e.partition()).collect();
+                let points = lock(&self.shared.tracker).revoke(&parts);
+                tracing::debug!(binding = %self.shared.binding, ?parts, "partitions revoked; committing finished work");
+                self.shared.commit_sync(consumer, &points);
+            }
+            Rebalance::Assign(tpl) => {
+                tracing::debug!(binding = %self.shared.binding, partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(binding = %self.shared.binding, error = %e, "rebalance failed");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            if tpl.count() > 0 {
+                self.shared.assigned.notify_waiters();
+            }
+        }
+    }
+}
+
+/// The message the runtime sees for a consumed record.
+pub(crate) fn to_message<M: rdkafka::Message>(record: &M) -> RawMessage {
+    let kafka_headers = record.headers();
+    let mut headers = Headers::with_capacity(kafka_headers.map(|h| h.count()).unwrap_or(0) + 4);
+    if let Some(hs) = kafka_headers {
+        for h in hs.iter() {
+            let mut value = h.value.unwrap_or_default();
+            // Spring Kafka before 2.3 wrote String headers JSON-encoded ("\"application/json\"").
+            if h.key == names::CONTENT_TYPE && value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                value = &value[1..value.len() - 1];
+            }
+            headers.insert(h.key.to_string(), HeaderValue::from(value));
+        }
+    }
+    if let Some(k) = record.key() {
+        headers.insert(names::KEY, HeaderValue::from(k));
+    }
+    headers.insert(kh::RECEIVED_TOPIC, record.topic().to_string());
+    headers.insert(kh::RECEIVED_PARTITION, u64::try_from(record.partition()).unwrap_or_default());
+    headers.insert(kh::OFFSET, u64::try_from(record.offset()).unwrap_or_default());
+    let payload = match record.payload() {
+        Some(p) => Bytes::copy_from_slice(p),
+        None => {
+            // A tombstone: JSON `null`, so an `Option<T>` argument decodes to `None`.
+            headers.insert(kh::TOMBSTONE, "true");
+            headers.set_content_type(bindery::codec::JSON);
+            Bytes::from_static(b"null")
+        }
+    };
+    Message::from_parts(payload, headers)
+}
+
+/// Moves records into `channel` until stopped.
+pub(crate) async fn pump(
+    client: Arc<Client>,
+    shared: Arc<Shared>,
+    channel: InputChannel,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) {
+    let mut lanes: HashMap<i32, Arc<Lane>> = HashMap::new();
+    loop {
+        let record = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            r = client.recv() => r,
+        };
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some((code, reason)) = client.client().fatal_error() {
+                    tracing::error!(binding = %shared.binding, %code, "consumer failed for good: {reason}");
+                    lost.cancel();
+                    return;
+                }
+                tracing::warn!(binding = %shared.binding, error = %e, "consumer error (librdkafka retries)");
+                continue;
+            }
+        };
+        use rdkafka::Message as _;
+        let (partition, offset) = (record.partition(), record.offset());
+        let Some(epoch) = lock(&shared.tracker).admit(partition, offset) else { continue };
+        let lane = match lanes.get(&partition) {
+            Some(l) if l.epoch == epoch => l.clone(),
+            _ => {
+                let l = Arc::new(Lane { shared: shared.clone(), partition, epoch });
+                lanes.insert(partition, l.clone());
+                l
+            }
+        };
+        let message = to_message(&record);
+        drop(record);
+        let delivery = Delivery::new(message, AckHandle::new(lane, offset as u64), u32::try_from(partition).ok());
+        if let Err(delivery) = channel.try_send(delivery) {
+            // Full: wait without polling; librdkafka stops fetching when its queue fills.
+            tokio::select! {
+                r = channel.send(*delivery) => if r.is_err() { return },
+                _ = stop.cancelled() => return, // the unsent delivery requeues (rewinds) on drop
+            }
+        }
+    }
+}
+
+pub(crate) struct KafkaConsumer {
+    pub(crate) client: Mutex<Option<Arc<Client>>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) lost: CancellationToken,
+    pub(crate) task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) lag: Arc<Lag>,
+    pub(crate) reach: Arc<Reachability>,
+}
+
+#[async_trait]
+impl ConsumerBinding for KafkaConsumer {
+    async fn stop(&self) -> Result<()> {
+        self.stop.cancel();
+        let task = lock(&self.task).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.stop().await?;
+        let client = lock(&self.client).take();
+        if let Some(client) = client {
+            let shared = self.shared.clone();
+            // Commit what finished, then leave the group (dropping the consumer closes it).
+            tokio::task::spawn_blocking(move || {
+                let points = lock(&shared.tracker).commit_points();
+                shared.commit_sync(client.as_ref(), &points);
+                drop(client);
+            })
+            .await
+            .map_err(|e| Error::broker(format!("closing consumer of `{}` failed: {e}", self.shared.topic)))?;
+        }
+        Ok(())
+    }
+
+    fn health(&self) -> Health {
+        if self.lost.is_cancelled() {
+            return Health::down(format!("consumer of topic `{}` failed", self.shared.topic));
+        }
+        let h = self.reach.health();
+        if h.is_up() { Health::up_with(format!("topic `{}`: {}", self.shared.topic, self.lag.describe())) } else { h }
+    }
+
+    async fn lost(&self) -> Error {
+        self.lost.cancelled().await;
+        Error::broker(format!("binding `{}`: Kafka consumer failed fatally", self.shared.binding))
+    }
+}

@@ -1,0 +1,223 @@
+//! Which offsets may be committed: per partition, the lowest offset not yet finished.
+//!
+//! The consumer admits every record it hands to the runtime; settlements arrive in any order
+//! (concurrency > 1 runs different keys of one partition in parallel). The commit point of a
+//! partition is the lowest admitted offset not yet settled, or the offset after the last
+//! admitted one when all are settled — so a gap (an unfinished record) holds the commit back
+//! no matter how many later records finished. A requeue rewinds the partition: everything
+//! from the requeued offset on is forgotten and will be admitted again when the consumer
+//! re-reads it; settlements of the forgotten deliveries are ignored (their epoch is stale).
+
+use std::collections::{BTreeMap, HashMap};
+
+use bindery::binder::Settlement;
+
+#[derive(Debug)]
+struct Partition {
+    /// Epoch given to records admitted now.
+    epoch: u64,
+    /// Admitted, unsettled offsets with the epoch they were admitted in.
+    outstanding: BTreeMap<i64, u64>,
+    /// The offset after the last admitted one.
+    next: i64,
+    /// After a rewind: the only offset admitted next (records fetched before the seek are skipped).
+    rewind_to: Option<i64>,
+}
+
+impl Partition {
+    fn commit_point(&self) -> i64 {
+        self.outstanding.keys().next().copied().unwrap_or(self.next)
+    }
+}
+
+/// What a settlement changed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Stale (revoked partition, rewound delivery) or not moving the commit point.
+    Nothing,
+    /// The commit point of the partition moved to this offset.
+    Advanced(i64),
+    /// The partition must be re-read from this offset.
+    Rewind(i64),
+}
+
+/// Offsets of all partitions of one consumer.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    partitions: HashMap<i32, Partition>,
+    epochs: u64,
+}
+
+impl Tracker {
+    fn epoch(&mut self) -> u64 {
+        self.epochs += 1;
+        self.epochs
+    }
+
+    /// Admits a fetched record; `None` means skip it (already admitted, or fetched before a
+    /// rewind took effect). Otherwise the epoch to settle it with.
+    pub(crate) fn admit(&mut self, partition: i32, offset: i64) -> Option<u64> {
+        if !self.partitions.contains_key(&partition) {
+            let epoch = self.epoch();
+            self.partitions
+                .insert(partition, Partition { epoch, outstanding: BTreeMap::new(), next: offset, rewind_to: None });
+        }
+        let p = self.partitions.get_mut(&partition)?;
+        if offset < p.next {
+            return None;
+        }
+        match p.rewind_to {
+            Some(at) if at != offset => return None,
+            Some(_) => p.rewind_to = None,
+            None => {}
+        }
+        p.outstanding.insert(offset, p.epoch);
+        p.next = offset + 1;
+        Some(p.epoch)
+    }
+
+    /// Records how the record at `offset` (admitted in `epoch`) was settled.
+    pub(crate) fn settle(&mut self, partition: i32, offset: i64, epoch: u64, settlement: Settlement) -> Settled {
+        let fresh = self.epoch();
+        let Some(p) = self.partitions.get_mut(&partition) else { return Settled::Nothing };
+        if p.outstanding.get(&offset) != Some(&epoch) {
+            return Settled::Nothing;
+        }
+        match settlement {
+            Settlement::Requeue => {
+                p.outstanding.split_off(&offset);
+                p.next = offset;
+                p.rewind_to = Some(offset);
+                p.epoch = fresh;
+                Settled::Rewind(offset)
+            }
+            // Ack, and Reject (the runtime dead-lettered it first): done either way.
+            _ => {
+                let before = p.commit_point();
+                p.outstanding.remove(&offset);
+                let after = p.commit_point();
+                if after != before { Settled::Advanced(after) } else { Settled::Nothing }
+            }
+        }
+    }
+
+    /// The commit point of every partition.
+    pub(crate) fn commit_points(&self) -> Vec<(i32, i64)> {
+        let mut v: Vec<_> = self.partitions.iter().map(|(k, p)| (*k, p.commit_point())).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Forgets revoked partitions, returning their commit points; later settlements of their
+    /// records are ignored.
+    pub(crate) fn revoke(&mut self, partitions: &[i32]) -> Vec<(i32, i64)> {
+        let mut v: Vec<_> =
+            partitions.iter().filter_map(|k| self.partitions.remove(k).map(|p| (*k, p.commit_point()))).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Records handed out and not settled, over all partitions.
+    #[cfg(test)]
+    pub(crate) fn unsettled(&self) -> usize {
+        self.partitions.values().map(|p| p.outstanding.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Settlement::*;
+
+    #[test]
+    fn in_order_acks_advance() {
+        let mut t = Tracker::default();
+        let e = t.admit(0, 10).unwrap();
+        assert_eq!(t.commit_points(), [(0, 10)]);
+        assert_eq!(t.admit(0, 11), Some(e));
+        assert_eq!(t.settle(0, 10, e, Ack), Settled::Advanced(11));
+        assert_eq!(t.settle(0, 11, e, Ack), Settled::Advanced(12));
+        assert_eq!(t.commit_points(), [(0, 12)]);
+        assert_eq!(t.unsettled(), 0);
+    }
+
+    #[test]
+    fn gap_holds_commit_back() {
+        let mut t = Tracker::default();
+        let e = t.admit(0, 0).unwrap();
+        for o in 1..5 {
+            t.admit(0, o).unwrap();
+        }
+        // Out-of-order completion: 1..4 finish, 0 is still running.
+        for o in (1..5).rev() {
+            assert_eq!(t.settle(0, o, e, Ack), Settled::Nothing);
+        }
+        assert_eq!(t.commit_points(), [(0, 0)], "unfinished offset 0 must not be committed past");
+        assert_eq!(t.settle(0, 0, e, Ack), Settled::Advanced(5));
+    }
+
+    #[test]
+    fn offset_gaps_in_the_log_are_fine() {
+        // Compacted topics and transaction markers leave holes in offsets.
+        let mut t = Tracker::default();
+        let e = t.admit(3, 100).unwrap();
+        t.admit(3, 105).unwrap();
+        assert_eq!(t.settle(3, 105, e, Ack), Settled::Nothing);
+        assert_eq!(t.settle(3, 100, e, Ack), Settled::Advanced(106));
+    }
+
+    #[test]
+    fn reject_counts_as_done() {
+        let mut t = Tracker::default();
+        let e = t.admit(0, 0).unwrap();
+        assert_eq!(t.settle(0, 0, e, Reject), Settled::Advanced(1));
+    }
+
+    #[test]
+    fn requeue_rewinds_and_ignores_stale() {
+        let mut t = Tracker::default();
+        let e = t.admit(0, 0).unwrap();
+        for o in 1..4 {
+            t.admit(0, o).unwrap();
+        }
+        assert_eq!(t.settle(0, 0, e, Ack), Settled::Advanced(1));
+        assert_eq!(t.settle(0, 2, e, Requeue), Settled::Rewind(2));
+        assert_eq!(t.commit_points(), [(0, 1)]);
+        // Offset 1 (before the rewind) is still tracked under its own epoch.
+        // Offset 3 was handed out before the rewind: its settlement is stale.
+        assert_eq!(t.settle(0, 3, e, Ack), Settled::Nothing);
+        // Records fetched before the seek took effect are skipped until offset 2 comes back.
+        assert_eq!(t.admit(0, 3), None);
+        let e2 = t.admit(0, 2).unwrap();
+        assert_ne!(e2, e);
+        assert_eq!(t.admit(0, 3), Some(e2));
+        assert_eq!(t.settle(0, 2, e2, Ack), Settled::Nothing, "offset 1 still unsettled");
+        assert_eq!(t.settle(0, 1, e, Ack), Settled::Advanced(3));
+        assert_eq!(t.settle(0, 3, e2, Ack), Settled::Advanced(4));
+    }
+
+    #[test]
+    fn duplicates_are_skipped() {
+        let mut t = Tracker::default();
+        t.admit(0, 5).unwrap();
+        assert_eq!(t.admit(0, 5), None);
+        assert_eq!(t.admit(0, 4), None);
+    }
+
+    #[test]
+    fn revoke_returns_points_and_forgets() {
+        let mut t = Tracker::default();
+        let e0 = t.admit(0, 0).unwrap();
+        t.admit(0, 1).unwrap();
+        let e1 = t.admit(1, 7).unwrap();
+        t.settle(0, 1, e0, Ack);
+        assert_eq!(t.revoke(&[0, 2]), [(0, 0)], "only finished work counts");
+        assert_eq!(t.settle(0, 0, e0, Ack), Settled::Nothing, "revoked: never committed by us");
+        assert_eq!(t.commit_points(), [(1, 7)]);
+        // Reassigned later: a new epoch, old settlements stay ignored.
+        let e0b = t.admit(0, 0).unwrap();
+        assert_ne!(e0b, e0);
+        assert_eq!(t.settle(0, 0, e0, Ack), Settled::Nothing);
+        assert_eq!(t.settle(1, 7, e1, Ack), Settled::Advanced(8));
+    }
+}

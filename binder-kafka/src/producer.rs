@@ -1,0 +1,172 @@
+//! Producer bindings: pipelined sends through one librdkafka producer per binder.
+//!
+//! A send enqueues the record and returns at once; librdkafka's delivery report resolves the
+//! message's [`Confirmation`]. The `key` header becomes the record key (placed by
+//! `murmur2_random`, Java's partitioner); other headers become Kafka headers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bindery::binder::{Confirmation, Confirmer, Producer};
+use bindery::{Error, RawMessage, Result};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::context::Context;
+use crate::naming::headers as kh;
+
+pub(crate) type Client = ThreadedProducer<Context>;
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = Box<Confirmer>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, confirmer: Box<Confirmer>) {
+        match result {
+            Ok(_) => confirmer.confirm(Ok(())),
+            Err((e, m)) => {
+                use rdkafka::Message as _;
+                let topic = m.topic();
+                confirmer
+                    .confirm(Err(Error::broker(format!("Kafka did not take the message for topic `{topic}`: {e}"))))
+            }
+        }
+    }
+}
+
+/// Is this outgoing message a tombstone (null record value)? A keyed message whose payload is
+/// empty or the JSON literal `null`.
+pub(crate) fn is_tombstone(message: &RawMessage) -> bool {
+    let p = message.payload();
+    message.headers().key().is_some() && (p.is_empty() || &p[..] == b"null")
+}
+
+/// Kafka headers for `message`: everything but the key and consume-side metadata; on dead
+/// letters, the consumed record's topic/partition/offset as Spring Kafka's `kafka_dlt-original-*`.
+pub(crate) fn kafka_headers(message: &RawMessage, dead_letter: bool) -> OwnedHeaders {
+    let h = message.headers();
+    let mut out = OwnedHeaders::new_with_capacity(h.len());
+    for (name, value) in h.iter() {
+        let name = match name {
+            "key" | kh::TOMBSTONE => continue,
+            kh::RECEIVED_TOPIC if dead_letter => kh::DLT_ORIGINAL_TOPIC,
+            kh::RECEIVED_PARTITION if dead_letter => kh::DLT_ORIGINAL_PARTITION,
+            kh::OFFSET if dead_letter => kh::DLT_ORIGINAL_OFFSET,
+            kh::RECEIVED_TOPIC | kh::RECEIVED_PARTITION | kh::OFFSET => continue,
+            other => other,
+        };
+        out = out.insert(Header { key: name, value: Some(value.as_bytes()) });
+    }
+    out
+}
+
+pub(crate) struct KafkaProducer {
+    pub(crate) client: Arc<Client>,
+    pub(crate) topic: String,
+    pub(crate) binding: String,
+    pub(crate) dead_letter: bool,
+}
+
+enum Enqueue {
+    Queued(Confirmation),
+    Full,
+    Failed(Error),
+}
+
+impl KafkaProducer {
+    fn enqueue(&self, message: &RawMessage) -> Enqueue {
+        let (confirmer, confirmation) = Confirmation::channel();
+        let mut record = BaseRecord::<[u8], [u8], Box<Confirmer>>::with_opaque_to(&self.topic, Box::new(confirmer))
+            .headers(kafka_headers(message, self.dead_letter));
+        if let Some(key) = message.headers().key() {
+            record = record.key(key);
+        }
+        if !is_tombstone(message) {
+            record = record.payload(&message.payload()[..]);
+        }
+        match self.client.send(record) {
+            Ok(()) => Enqueue::Queued(confirmation),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueue::Full,
+            Err((e, _)) => Enqueue::Failed(Error::broker(format!(
+                "binding `{}`: cannot publish to topic `{}`: {e}",
+                self.binding, self.topic
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    async fn send(&self, message: RawMessage) -> Result<Confirmation> {
+        let mut wait = Duration::from_millis(1);
+        loop {
+            match self.enqueue(&message) {
+                Enqueue::Queued(c) => return Ok(c),
+                Enqueue::Failed(e) => return Err(e),
+                // librdkafka's queue is full: the broker is slow or away. Wait for room.
+                Enqueue::Full => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    fn try_send(&self, message: RawMessage) -> std::result::Result<Result<Confirmation>, RawMessage> {
+        match self.enqueue(&message) {
+            Enqueue::Queued(c) => Ok(Ok(c)),
+            Enqueue::Failed(e) => Ok(Err(e)),
+            Enqueue::Full => Err(message),
+        }
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<()> {
+        let client = self.client.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || client.flush(timeout))
+            .await
+            .map_err(|e| Error::broker(format!("flush task failed: {e}")))?
+            .map_err(|e| {
+                Error::new(
+                    bindery::ErrorKind::Timeout,
+                    format!("producer for topic `{topic}` not flushed within {timeout:?}: {e}"),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery::{Bytes, Message};
+    use rdkafka::message::Headers as _;
+
+    #[test]
+    fn tombstones_need_a_key() {
+        assert!(is_tombstone(&Message::new(Bytes::from_static(b"null")).with_key("k")));
+        assert!(is_tombstone(&Message::new(Bytes::new()).with_key("k")));
+        assert!(!is_tombstone(&Message::new(Bytes::from_static(b"null"))));
+        assert!(!is_tombstone(&Message::new(Bytes::from_static(b"{}")).with_key("k")));
+    }
+
+    #[test]
+    fn headers_skip_key_and_map_dead_letter_origin() {
+        let m = Message::new(Bytes::from_static(b"{}"))
+            .with_key("k")
+            .with_content_type("application/json")
+            .with_header(kh::RECEIVED_TOPIC, "orders")
+            .with_header(kh::RECEIVED_PARTITION, 3u32)
+            .with_header(kh::OFFSET, 42u64);
+        let names = |h: &OwnedHeaders| h.iter().map(|h| h.key.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&kafka_headers(&m, false)), ["contentType"]);
+        let dl = kafka_headers(&m, true);
+        assert_eq!(
+            names(&dl),
+            ["contentType", kh::DLT_ORIGINAL_TOPIC, kh::DLT_ORIGINAL_PARTITION, kh::DLT_ORIGINAL_OFFSET]
+        );
+        assert_eq!(dl.get(2).value, Some(&b"3"[..]));
+        assert_eq!(dl.get(0).value, Some(&b"application/json"[..]));
+    }
+}
