@@ -58,7 +58,8 @@ pub(crate) struct Inner {
     pub(crate) persistent: bool,
     pub(crate) topology: ProducerTopology,
     pub(crate) publish_timeout: Duration,
-    channel: std::sync::Mutex<Option<(u64, Channel)>>,
+    /// Shared, not cloned per message: a lapin `Channel` clone copies a dozen handles.
+    channel: std::sync::Mutex<Option<(u64, Arc<Channel>)>>,
     reopen: tokio::sync::Mutex<()>,
 }
 
@@ -96,11 +97,21 @@ impl RabbitProducer {
 impl Inner {
     /// A usable confirm-mode channel: the current one, or a new one (waiting for a connection).
     /// `broken` names a channel generation known to be dead.
-    async fn channel(&self, broken: u64) -> Result<(u64, Channel)> {
+    async fn channel(&self, broken: u64) -> Result<(u64, Arc<Channel>)> {
         if let Some(c) = self.live_channel(broken) {
             return Ok(c);
         }
-        let _one_at_a_time = self.reopen.lock().await;
+        // One task reopens; the others wait for its result instead of queueing up their own
+        // `connect-timeout` waits behind it.
+        let _one_at_a_time = match self.reopen.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let _reopened = self.reopen.lock().await;
+                return self.live_channel(broken).ok_or_else(|| {
+                    Error::broker(format!("binding `{}`: no channel to RabbitMQ yet; reconnecting", self.binding))
+                });
+            }
+        };
         if let Some(c) = self.live_channel(broken) {
             return Ok(c);
         }
@@ -123,13 +134,40 @@ impl Inner {
             }
         };
         declared.map_err(|e| Error::binding(&self.binding, self.connector.scrub(e)))?;
+        let channel = Arc::new(channel);
         if let Ok(mut slot) = self.channel.lock() {
             *slot = Some((generation, channel.clone()));
         }
         Ok((generation, channel))
     }
 
-    fn live_channel(&self, broken: u64) -> Option<(u64, Channel)> {
+    /// Hands a publish to lapin and returns its confirmation. Never waits: the first poll of
+    /// `basic_publish` queues the frames with lapin (so publishes keep the order of the sends)
+    /// and registers the confirm; waiting for the socket write and the broker's ack happens
+    /// inside the confirmation, so a send costs no round trip to lapin's I/O loop.
+    fn start(
+        self: &Arc<Self>,
+        generation: u64,
+        channel: Arc<Channel>,
+        rk: ShortString,
+        props: BasicProperties,
+        message: RawMessage,
+    ) -> Confirmation {
+        let (exchange, key) = (self.exchange.clone(), rk.clone());
+        let mut write: Write = Box::pin(async move {
+            let written =
+                channel.basic_publish(exchange, key, BasicPublishOptions::default(), message.payload(), props).await;
+            (written, message)
+        });
+        // Polled here with a no-op waker; the confirmation polls it again with a real one.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let Poll::Ready(done) = write.as_mut().poll(&mut cx) {
+            write = Box::pin(std::future::ready(done));
+        }
+        Confirmation::from_future(self.clone().confirm(First::Writing(generation, write), rk))
+    }
+
+    fn live_channel(&self, broken: u64) -> Option<(u64, Arc<Channel>)> {
         let slot = self.channel.lock().ok()?;
         match &*slot {
             Some((g, c)) if *g != broken && c.status().connected() => Some((*g, c.clone())),
@@ -167,6 +205,7 @@ impl Inner {
         let deadline = Instant::now() + self.publish_timeout;
         let mut last_error = String::new();
         let mut broken = 0;
+        let mut pause = self.connector.options().reconnect_initial;
         let (mut pending, message) = match first {
             First::Writing(generation, write) => match write.await {
                 (Ok(confirm), message) => (Some((generation, confirm)), message),
@@ -219,11 +258,14 @@ impl Inner {
                 Ok(Ok(Err((generation, e)))) => {
                     last_error = self.connector.scrub(e);
                     broken = generation;
+                    self.connector.report_broken(generation);
                 }
                 Ok(Err(e)) => {
-                    // No connection yet (`channel` waited `connect-timeout`), or it died while
-                    // declaring: keep trying until the deadline.
+                    // No connection yet, or it died while declaring: keep trying until the
+                    // deadline, pausing so a broker that keeps refusing is not hammered.
                     last_error = e.to_string();
+                    let _ = tokio::time::timeout_at(deadline, tokio::time::sleep(pause)).await;
+                    pause = (pause * 2).min(self.connector.options().reconnect_max);
                 }
                 Err(_) => {} // deadline; reported above
             }
@@ -245,19 +287,22 @@ impl Producer for RabbitProducer {
             }
             Err(e) => return Err(e),
         };
-        let (exchange, key) = (inner.exchange.clone(), rk.clone());
-        let mut write: Write = Box::pin(async move {
-            let written =
-                channel.basic_publish(exchange, key, BasicPublishOptions::default(), message.payload(), props).await;
-            (written, message)
-        });
-        // The first poll hands the frames to lapin's queue (so publishes keep the order of the
-        // sends) and registers the confirm; waiting for the socket write happens inside the
-        // confirmation, so `send` returns without a round trip to lapin's I/O loop.
-        if let Poll::Ready(done) = futures::poll!(write.as_mut()) {
-            write = Box::pin(std::future::ready(done));
-        }
-        Ok(Confirmation::from_future(inner.clone().confirm(First::Writing(generation, write), rk)))
+        Ok(inner.start(generation, channel, rk, props, message))
+    }
+
+    fn try_send(&self, message: RawMessage) -> std::result::Result<Result<Confirmation>, RawMessage> {
+        let inner = &self.inner;
+        // Without a live channel, `send` waits for one.
+        let Some((generation, channel)) = inner.live_channel(0) else { return Err(message) };
+        let props = match to_properties(&message, inner.persistent) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(Error::binding(&inner.binding, e))),
+        };
+        let rk = match inner.routing_key(&message) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(inner.start(generation, channel, rk, props, message)))
     }
 
     async fn flush(&self, timeout: Duration) -> Result<()> {
