@@ -163,15 +163,25 @@ async fn raw(n: u64, latency_samples: u64) -> Figures {
     let consume = n as f64 / start.elapsed().as_secs_f64();
     std::hint::black_box(sum);
 
-    // Latency: one message at a time through the running consumer.
-    let mut lat = Vec::with_capacity(latency_samples as usize);
+    // Latency: one message at a time, received by a consumer task as the sink would be.
+    let received = Arc::new(Notify::new());
+    let (r, lat_tx) = (received.clone(), std::sync::Arc::new(std::sync::Mutex::new(Vec::new())));
+    let lat_out = lat_tx.clone();
+    let reader = tokio::spawn(async move {
+        for _ in 0..latency_samples {
+            let d = consumer.next().await.unwrap().unwrap();
+            let e: Event = serde_json::from_slice(&d.data).unwrap();
+            lat_out.lock().unwrap().push(now_ns() - e.sent_ns);
+            d.acker.ack(BasicAckOptions::default()).await.unwrap();
+            r.notify_one();
+        }
+    });
     for i in 0..latency_samples {
         raw_publish(&ch, &exchange, i).await.await.unwrap();
-        let d = consumer.next().await.unwrap().unwrap();
-        let e: Event = serde_json::from_slice(&d.data).unwrap();
-        lat.push(now_ns() - e.sent_ns);
-        d.acker.ack(BasicAckOptions::default()).await.unwrap();
+        received.notified().await;
     }
+    reader.await.unwrap();
+    let mut lat = std::mem::take(&mut *lat_tx.lock().unwrap());
     lat.sort_unstable();
     cleanup(&conn, &exchange).await;
     let _ = conn.close(200, "bench done".into()).await;

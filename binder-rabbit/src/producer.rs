@@ -3,7 +3,10 @@
 //! before the confirm is published again on the next connection (until `publish-timeout`),
 //! so a broker restart costs at most duplicates, never a lost message.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +20,17 @@ use tokio::time::Instant;
 use crate::amqp::to_properties;
 use crate::connection::Lease;
 use crate::naming;
+
+/// A publish on its way to the socket: resolves to lapin's confirm handle and the message back.
+type Write = Pin<Box<dyn Future<Output = (lapin::Result<lapin::PublisherConfirm>, RawMessage)> + Send>>;
+
+/// The first publish attempt of a message.
+enum First {
+    /// Handed to lapin on channel generation `.0`.
+    Writing(u64, Write),
+    /// Not published yet (no connection when it was sent).
+    Unsent(RawMessage),
+}
 
 /// What a producer must (re)declare on every new channel.
 #[derive(Clone, Debug)]
@@ -149,15 +163,22 @@ impl Inner {
 
     /// Waits for the broker's verdict on a publish, publishing again on a new channel when the
     /// old one died first.
-    async fn confirm(
-        self: Arc<Self>,
-        mut pending: Option<(u64, lapin::PublisherConfirm)>,
-        rk: ShortString,
-        message: RawMessage,
-    ) -> Result<()> {
+    async fn confirm(self: Arc<Self>, first: First, rk: ShortString) -> Result<()> {
         let deadline = Instant::now() + self.publish_timeout;
         let mut last_error = String::new();
         let mut broken = 0;
+        let (mut pending, message) = match first {
+            First::Writing(generation, write) => match write.await {
+                (Ok(confirm), message) => (Some((generation, confirm)), message),
+                (Err(e), message) => {
+                    last_error = self.connector.scrub(e);
+                    broken = generation;
+                    self.connector.report_broken(generation);
+                    (None, message)
+                }
+            },
+            First::Unsent(message) => (None, message),
+        };
         loop {
             if let Some((generation, confirm)) = pending.take() {
                 match confirm.await {
@@ -216,20 +237,27 @@ impl Producer for RabbitProducer {
         let inner = &self.inner;
         let props = to_properties(&message, inner.persistent).map_err(|e| Error::binding(&inner.binding, e))?;
         let rk = inner.routing_key(&message)?;
-        let pending = match inner.channel(0).await {
-            Ok((generation, channel)) => match inner.publish(&channel, rk.clone(), &message, props).await {
-                Ok(confirm) => Some((generation, confirm)),
-                Err(e) => {
-                    tracing::debug!(binding = %inner.binding, error = %inner.connector.scrub(&e), "publish failed; retrying on the next connection");
-                    inner.connector.report_broken(generation);
-                    None
-                }
-            },
+        let (generation, channel) = match inner.channel(0).await {
+            Ok(c) => c,
             // Broker unreachable right now: the confirmation keeps trying until publish-timeout.
-            Err(e) if e.is_broker() => None,
+            Err(e) if e.is_broker() => {
+                return Ok(Confirmation::from_future(inner.clone().confirm(First::Unsent(message), rk)));
+            }
             Err(e) => return Err(e),
         };
-        Ok(Confirmation::from_future(inner.clone().confirm(pending, rk, message)))
+        let (exchange, key) = (inner.exchange.clone(), rk.clone());
+        let mut write: Write = Box::pin(async move {
+            let written =
+                channel.basic_publish(exchange, key, BasicPublishOptions::default(), message.payload(), props).await;
+            (written, message)
+        });
+        // The first poll hands the frames to lapin's queue (so publishes keep the order of the
+        // sends) and registers the confirm; waiting for the socket write happens inside the
+        // confirmation, so `send` returns without a round trip to lapin's I/O loop.
+        if let Poll::Ready(done) = futures::poll!(write.as_mut()) {
+            write = Box::pin(std::future::ready(done));
+        }
+        Ok(Confirmation::from_future(inner.clone().confirm(First::Writing(generation, write), rk)))
     }
 
     async fn flush(&self, timeout: Duration) -> Result<()> {
