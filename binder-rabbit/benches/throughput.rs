@@ -354,6 +354,12 @@ fn main() {
         return;
     }
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30_000);
+    if let Some(side) = std::env::var_os("BENCH_PROFILE_ONLY") {
+        // For profilers (`BENCH_PROFILE_ONLY=bindery|raw`): one side, no report.
+        let f = if side == "raw" { rt.block_on(raw(n, 10)) } else { rt.block_on(bindery_run(n, 10)) };
+        println!("{} only: produce {:.0} msg/s, consume {:.0} msg/s", side.to_string_lossy(), f.produce, f.consume);
+        return;
+    }
     let samples = 2_000;
     println!(
         "RabbitMQ at {}: {n} messages of ~100 B JSON, confirms on, prefetch {PREFETCH}",

@@ -58,7 +58,8 @@ pub(crate) struct Inner {
     pub(crate) persistent: bool,
     pub(crate) topology: ProducerTopology,
     pub(crate) publish_timeout: Duration,
-    channel: std::sync::Mutex<Option<(u64, Channel)>>,
+    /// Shared, not cloned per message: a lapin `Channel` clone copies a dozen handles.
+    channel: std::sync::Mutex<Option<(u64, Arc<Channel>)>>,
     reopen: tokio::sync::Mutex<()>,
 }
 
@@ -96,7 +97,7 @@ impl RabbitProducer {
 impl Inner {
     /// A usable confirm-mode channel: the current one, or a new one (waiting for a connection).
     /// `broken` names a channel generation known to be dead.
-    async fn channel(&self, broken: u64) -> Result<(u64, Channel)> {
+    async fn channel(&self, broken: u64) -> Result<(u64, Arc<Channel>)> {
         if let Some(c) = self.live_channel(broken) {
             return Ok(c);
         }
@@ -123,13 +124,14 @@ impl Inner {
             }
         };
         declared.map_err(|e| Error::binding(&self.binding, self.connector.scrub(e)))?;
+        let channel = Arc::new(channel);
         if let Ok(mut slot) = self.channel.lock() {
             *slot = Some((generation, channel.clone()));
         }
         Ok((generation, channel))
     }
 
-    fn live_channel(&self, broken: u64) -> Option<(u64, Channel)> {
+    fn live_channel(&self, broken: u64) -> Option<(u64, Arc<Channel>)> {
         let slot = self.channel.lock().ok()?;
         match &*slot {
             Some((g, c)) if *g != broken && c.status().connected() => Some((*g, c.clone())),
