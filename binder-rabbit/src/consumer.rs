@@ -130,16 +130,12 @@ async fn flush(
     if acks.is_empty() {
         return;
     }
-    acks.sort_unstable();
-    // Everything below the oldest unsettled delivery is settled: one `multiple` ack covers
-    // the acknowledged ones among them (the others were nacked above, earlier on the channel).
-    let oldest = unsettled.first().copied().unwrap_or(u64::MAX);
-    let split = acks.partition_point(|t| *t < oldest);
+    let (up_to, singles) = plan_acks(acks, unsettled.first().copied());
     let mut result = Ok(());
-    if split > 0 {
-        result = channel.basic_ack(acks[split - 1], BasicAckOptions { multiple: split > 1 }).await;
+    if let Some((tag, multiple)) = up_to {
+        result = channel.basic_ack(tag, BasicAckOptions { multiple }).await;
     }
-    for tag in &acks[split..] {
+    for tag in singles {
         if result.is_err() {
             break;
         }
@@ -149,6 +145,18 @@ async fn flush(
         tracing::debug!(error = %e, "ack not sent; the broker redelivers when the channel closes");
     }
     acks.clear();
+}
+
+/// Which `basic.ack`s settle `acks` (delivery tags, any order) while `oldest_unsettled` is still
+/// out: everything below the oldest unsettled delivery is settled (acknowledged here, or nacked
+/// earlier on the channel), so one `multiple` ack covers those acks; the rest go one by one.
+/// Returns `(tag, multiple)` for the covering ack and the single acks.
+fn plan_acks(acks: &mut [u64], oldest_unsettled: Option<u64>) -> (Option<(u64, bool)>, &[u64]) {
+    acks.sort_unstable();
+    let oldest = oldest_unsettled.unwrap_or(u64::MAX);
+    let split = acks.partition_point(|t| *t < oldest);
+    let up_to = (split > 0).then(|| (acks[split - 1], split > 1));
+    (up_to, &acks[split..])
 }
 
 struct Shared {
@@ -403,6 +411,24 @@ impl Drop for RabbitConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multiple_acks_never_cover_an_unsettled_delivery() {
+        // 1..=5 settled (3 nacked earlier), 6 still with a handler, 7 and 9 acked.
+        let mut acks = vec![9, 2, 1, 5, 4, 7];
+        let (up_to, singles) = plan_acks(&mut acks, Some(6));
+        assert_eq!(up_to, Some((5, true)));
+        assert_eq!(singles, [7, 9]);
+        // Nothing unsettled: one multiple ack for all.
+        let mut acks = vec![3, 1, 2];
+        assert_eq!(plan_acks(&mut acks, None), (Some((3, true)), &[][..]));
+        // A single ack below the gap is not `multiple` (it would be harmless, but say what we mean).
+        let mut acks = vec![4];
+        assert_eq!(plan_acks(&mut acks, Some(5)), (Some((4, false)), &[][..]));
+        // All acks above the oldest unsettled: singles only.
+        let mut acks = vec![8, 7];
+        assert_eq!(plan_acks(&mut acks, Some(2)), (None, &[7, 8][..]));
+    }
 
     #[test]
     fn tags_carry_the_channel_generation() {
