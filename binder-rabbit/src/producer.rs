@@ -101,7 +101,17 @@ impl Inner {
         if let Some(c) = self.live_channel(broken) {
             return Ok(c);
         }
-        let _one_at_a_time = self.reopen.lock().await;
+        // One task reopens; the others wait for its result instead of queueing up their own
+        // `connect-timeout` waits behind it.
+        let _one_at_a_time = match self.reopen.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let _reopened = self.reopen.lock().await;
+                return self.live_channel(broken).ok_or_else(|| {
+                    Error::broker(format!("binding `{}`: no channel to RabbitMQ yet; reconnecting", self.binding))
+                });
+            }
+        };
         if let Some(c) = self.live_channel(broken) {
             return Ok(c);
         }
@@ -169,6 +179,7 @@ impl Inner {
         let deadline = Instant::now() + self.publish_timeout;
         let mut last_error = String::new();
         let mut broken = 0;
+        let mut pause = self.connector.options().reconnect_initial;
         let (mut pending, message) = match first {
             First::Writing(generation, write) => match write.await {
                 (Ok(confirm), message) => (Some((generation, confirm)), message),
@@ -221,11 +232,14 @@ impl Inner {
                 Ok(Ok(Err((generation, e)))) => {
                     last_error = self.connector.scrub(e);
                     broken = generation;
+                    self.connector.report_broken(generation);
                 }
                 Ok(Err(e)) => {
-                    // No connection yet (`channel` waited `connect-timeout`), or it died while
-                    // declaring: keep trying until the deadline.
+                    // No connection yet, or it died while declaring: keep trying until the
+                    // deadline, pausing so a broker that keeps refusing is not hammered.
                     last_error = e.to_string();
+                    let _ = tokio::time::timeout_at(deadline, tokio::time::sleep(pause)).await;
+                    pause = (pause * 2).min(self.connector.options().reconnect_max);
                 }
                 Err(_) => {} // deadline; reported above
             }
