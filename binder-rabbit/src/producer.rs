@@ -141,6 +141,32 @@ impl Inner {
         Ok((generation, channel))
     }
 
+    /// Hands a publish to lapin and returns its confirmation. Never waits: the first poll of
+    /// `basic_publish` queues the frames with lapin (so publishes keep the order of the sends)
+    /// and registers the confirm; waiting for the socket write and the broker's ack happens
+    /// inside the confirmation, so a send costs no round trip to lapin's I/O loop.
+    fn start(
+        self: &Arc<Self>,
+        generation: u64,
+        channel: Arc<Channel>,
+        rk: ShortString,
+        props: BasicProperties,
+        message: RawMessage,
+    ) -> Confirmation {
+        let (exchange, key) = (self.exchange.clone(), rk.clone());
+        let mut write: Write = Box::pin(async move {
+            let written =
+                channel.basic_publish(exchange, key, BasicPublishOptions::default(), message.payload(), props).await;
+            (written, message)
+        });
+        // Polled here with a no-op waker; the confirmation polls it again with a real one.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let Poll::Ready(done) = write.as_mut().poll(&mut cx) {
+            write = Box::pin(std::future::ready(done));
+        }
+        Confirmation::from_future(self.clone().confirm(First::Writing(generation, write), rk))
+    }
+
     fn live_channel(&self, broken: u64) -> Option<(u64, Arc<Channel>)> {
         let slot = self.channel.lock().ok()?;
         match &*slot {
@@ -261,19 +287,22 @@ impl Producer for RabbitProducer {
             }
             Err(e) => return Err(e),
         };
-        let (exchange, key) = (inner.exchange.clone(), rk.clone());
-        let mut write: Write = Box::pin(async move {
-            let written =
-                channel.basic_publish(exchange, key, BasicPublishOptions::default(), message.payload(), props).await;
-            (written, message)
-        });
-        // The first poll hands the frames to lapin's queue (so publishes keep the order of the
-        // sends) and registers the confirm; waiting for the socket write happens inside the
-        // confirmation, so `send` returns without a round trip to lapin's I/O loop.
-        if let Poll::Ready(done) = futures::poll!(write.as_mut()) {
-            write = Box::pin(std::future::ready(done));
-        }
-        Ok(Confirmation::from_future(inner.clone().confirm(First::Writing(generation, write), rk)))
+        Ok(inner.start(generation, channel, rk, props, message))
+    }
+
+    fn try_send(&self, message: RawMessage) -> std::result::Result<Result<Confirmation>, RawMessage> {
+        let inner = &self.inner;
+        // Without a live channel, `send` waits for one.
+        let Some((generation, channel)) = inner.live_channel(0) else { return Err(message) };
+        let props = match to_properties(&message, inner.persistent) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(Error::binding(&inner.binding, e))),
+        };
+        let rk = match inner.routing_key(&message) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(inner.start(generation, channel, rk, props, message)))
     }
 
     async fn flush(&self, timeout: Duration) -> Result<()> {
