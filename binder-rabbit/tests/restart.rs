@@ -118,7 +118,12 @@ async fn messages_survive_a_broker_restart() {
         .start()
         .await
         .unwrap();
-    assert!(app.health().is_up(), "app not healthy before the restart: {:?}", app.health());
+    // `start` can return a moment before the runtime marks its consumer bindings up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.health().is_up() {
+        assert!(Instant::now() < deadline, "app not healthy before the restart: {:?}", app.health());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // The feed keeps up to 500 publishes in flight and counts what the broker confirmed.
     let feed = app.source::<Item>("feed").unwrap();
