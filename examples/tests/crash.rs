@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use support::{Broker, Params, Rng, Scenario, feed, rabbit, tansu, terminate};
 
 /// The whole run on one broker; returns the duplicate count.
-async fn crash_run(broker: Broker) -> u64 {
+async fn crash_run(broker: Broker, prepare: impl FnOnce(&Scenario)) -> u64 {
     let p = Params::from_env();
     println!(
         "crash run on {}: {} events, {} kills, seed {} (replay with CRASH_SEED={})",
@@ -33,6 +33,7 @@ async fn crash_run(broker: Broker) -> u64 {
         p.seed
     );
     let mut scenario = Scenario::new(&broker);
+    prepare(&scenario);
     let mut child = scenario.start();
     let started = Instant::now();
 
@@ -42,12 +43,25 @@ async fn crash_run(broker: Broker) -> u64 {
 
     let mut rng = Rng::new(p.seed);
     let mut kill_log = Vec::new();
+    let mut progress_mark = 0;
     for k in 0..p.kills {
-        tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(2_500))).await;
+        // Kill only while work flows: wait until this incarnation recorded something new, then
+        // a random moment later.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while scenario.recorded().1 <= progress_mark {
+            assert!(
+                Instant::now() < deadline,
+                "the relay made no progress within 120s (logs in {})",
+                scenario.dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(rng.between(Duration::from_millis(50), Duration::from_millis(1_500))).await;
         let before = scenario.recorded().0.len();
         child.kill().unwrap(); // SIGKILL: no drain, no flush, unacknowledged work stays at the broker
         child.wait().unwrap();
         let t = Instant::now();
+        progress_mark = scenario.recorded().1;
         child = tokio::task::block_in_place(|| scenario.start());
         kill_log.push(format!(
             "kill {} at {:?} with {before} recorded; back in {:?}",
@@ -97,18 +111,24 @@ async fn crash_run(broker: Broker) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_and_restart_on_rabbitmq_loses_nothing() {
-    crash_run(rabbit()).await;
+    crash_run(rabbit(), |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_and_restart_on_tansu_loses_nothing() {
-    crash_run(tansu()).await;
+    crash_run(tansu(), |_| {}).await;
 }
 
 /// librdkafka's mock cluster, in this runner process; the service reaches it over TCP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_and_restart_on_kafka_mock_cluster_loses_nothing() {
     let cluster = rdkafka::mocking::MockCluster::new(1).expect("a librdkafka mock cluster");
-    crash_run(Broker::Kafka { label: "kafka-mock", brokers: cluster.bootstrap_servers() }).await;
+    let brokers = cluster.bootstrap_servers();
+    crash_run(Broker::Kafka { label: "kafka-mock", brokers }, |scenario| {
+        for topic in scenario.kafka_topics() {
+            cluster.create_topic(&topic, 4, 1).expect("mock topic");
+        }
+    })
+    .await;
     drop(cluster);
 }

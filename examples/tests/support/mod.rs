@@ -107,6 +107,8 @@ pub struct Scenario {
     pub config: PathBuf,
     pub record: PathBuf,
     pub starts: u32,
+    /// Suffix of this run's destination names.
+    pub tag: String,
 }
 
 impl Scenario {
@@ -144,7 +146,15 @@ destination = "crash-in-{tag}"
         );
         std::fs::write(&config, toml).unwrap();
         let record = dir.join("record.txt");
-        Scenario { dir, config, record, starts: 0 }
+        Scenario { dir, config, record, starts: 0, tag }
+    }
+
+    /// Every topic/exchange the run uses, dead-letter topics included (Kafka naming), for
+    /// brokers where the runner must create them first (librdkafka's mock cluster has no
+    /// CreateTopics).
+    pub fn kafka_topics(&self) -> Vec<String> {
+        let (input, output) = (format!("crash-in-{}", self.tag), format!("crash-out-{}", self.tag));
+        vec![format!("error.{input}.relay"), format!("error.{output}.recorder"), input, output]
     }
 
     /// Starts the service and waits until its bindings are up.
