@@ -165,7 +165,7 @@ destination = "crash-in-{tag}"
             .arg("--serve")
             .env("RELAY_CONFIG", &self.config)
             .env("RELAY_RECORD", &self.record)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("RELAY_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
