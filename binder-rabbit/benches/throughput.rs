@@ -1,7 +1,7 @@
 //! RabbitMQ binder throughput and latency against raw lapin, in one process, on one broker.
 //!
 //! `scripts/rabbitmq start`, then `cargo bench -p bindery-rabbit --bench throughput [-- <messages>]`
-//! (`BINDERY_TEST_RABBIT_URI` for another broker).
+//! (`TEST_RABBIT_URI` for another broker).
 //!
 //! Both sides move the same ~100-byte JSON payload, persistent, with publisher confirms and
 //! prefetch 256, through a durable topic exchange into a durable queue:
@@ -61,7 +61,7 @@ fn event(i: u64) -> Event {
 }
 
 fn uri() -> String {
-    std::env::var("BINDERY_TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 async fn connect() -> Connection {
@@ -408,4 +408,33 @@ fn main() {
         "raw lapin with bindery's id/timestamp headers: {with_headers:.0} msg/s produce; bindery / that: {:.2}x",
         b.produce / with_headers
     );
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let rss = peak_rss_kib();
+    record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce (confirms)",
+        "payload_bytes": 100, "messages": n, "raw": r.produce, "bindery": b.produce, "peak_rss_kib": rss }));
+    record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "consume (manual acks)",
+        "payload_bytes": 100, "messages": n, "raw": r.consume, "bindery": b.consume,
+        "raw_p50_us": us(r.p50), "raw_p99_us": us(r.p99), "bindery_p50_us": us(b.p50), "bindery_p99_us": us(b.p99),
+        "peak_rss_kib": rss }));
+    record(
+        serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce vs raw with the same headers",
+        "payload_bytes": 100, "messages": n, "raw": with_headers, "bindery": b.produce }),
+    );
+}
+
+/// The process's peak resident set in KiB (Linux), for the report.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Appends one result line to `BENCH_JSON` (read by `scripts/bench`), if set.
+fn record(result: serde_json::Value) {
+    if let Some(path) = std::env::var_os("BENCH_JSON") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        writeln!(f, "{result}").unwrap();
+    }
 }

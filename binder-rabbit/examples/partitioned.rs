@@ -22,7 +22,7 @@ struct Reading {
 const SENSORS: [&str; 6] = ["boiler", "attic", "cellar", "garage", "kitchen", "porch"];
 
 fn uri() -> String {
-    std::env::var("BINDERY_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 type Seen = Arc<Mutex<BTreeMap<u32, BTreeSet<String>>>>;

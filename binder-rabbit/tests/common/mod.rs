@@ -12,9 +12,9 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-/// `BINDERY_TEST_RABBIT_URI`, default the local node `scripts/rabbitmq start` runs.
+/// `TEST_RABBIT_URI`, default the local node `scripts/rabbitmq start` runs.
 pub fn uri() -> String {
-    std::env::var("BINDERY_TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// The repository's `scripts/rabbitmq`.
@@ -32,7 +32,7 @@ pub async fn connect() -> Connection {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => panic!(
             "RabbitMQ is not reachable at {} ({e}). Start it with `scripts/rabbitmq start` \
-             (or point BINDERY_TEST_RABBIT_URI at a broker).",
+             (or point TEST_RABBIT_URI at a broker).",
             redacted()
         ),
         Err(_) => {
@@ -43,7 +43,7 @@ pub async fn connect() -> Connection {
 
 /// Fails the test, saying what to do, when nothing listens at the broker's address.
 pub fn require_broker() {
-    let parsed: lapin::uri::AMQPUri = uri().parse().expect("BINDERY_TEST_RABBIT_URI is an amqp:// URI");
+    let parsed: lapin::uri::AMQPUri = uri().parse().expect("TEST_RABBIT_URI is an amqp:// URI");
     let addr = format!("{}:{}", parsed.authority.host, parsed.authority.port);
     let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr.as_str())
         .ok()
@@ -52,7 +52,7 @@ pub fn require_broker() {
     assert!(
         reachable,
         "RabbitMQ is not reachable at {} — start it with `scripts/rabbitmq start` \
-         (or point BINDERY_TEST_RABBIT_URI at a broker). These tests never skip.",
+         (or point TEST_RABBIT_URI at a broker). These tests never skip.",
         redacted()
     );
 }
