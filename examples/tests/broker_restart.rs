@@ -33,14 +33,15 @@ async fn restart_run(broker: Broker, restart: impl FnOnce()) {
         assert!(Instant::now() < deadline, "the relay did not record a quarter of the events within 60s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let before = scenario.recorded().0.len();
     let down_at = Instant::now();
     tokio::task::block_in_place(restart);
     let back_at = Instant::now();
+    // Resumed = the sink records something it had not before the broker came back.
+    let at_back = scenario.recorded().1;
     let resume_deadline = Instant::now() + Duration::from_secs(120);
     let recovered = loop {
-        let now = scenario.recorded().0.len();
-        if now > before || now as u64 >= n {
+        let (ids, total) = scenario.recorded();
+        if total > at_back || ids.len() as u64 >= n {
             break back_at.elapsed();
         }
         assert!(Instant::now() < resume_deadline, "the relay did not resume within 120s of the broker's restart");
