@@ -136,7 +136,7 @@ impl Binder for KafkaBinder {
     async fn bind_producer(&self, spec: &ProducerSpec) -> Result<Arc<dyn Producer>> {
         let options = KafkaBindingOptions::from_map(&spec.binding, &spec.options)?;
         let dead_letter = matches!(spec.role, ProducerRole::DeadLetter { .. });
-        let wanted = spec.partition_count.max(1) as usize;
+        let wanted = spec.partition_count.max(self.opts.min_partition_count).max(1) as usize;
         admin::ensure_topic(&self.admin, &self.opts, &spec.binding, &spec.destination, wanted, true).await?;
         let client = self.producer_client(&options.config)?;
         Ok(Arc::new(KafkaProducer {
@@ -150,7 +150,15 @@ impl Binder for KafkaBinder {
     async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {
         let options = KafkaBindingOptions::from_map(&spec.binding, &spec.options)?;
         let topic = spec.destination.clone();
-        let partitions = admin::ensure_topic(&self.admin, &self.opts, &spec.binding, &topic, 1, false).await?;
+        let partitions = admin::ensure_topic(
+            &self.admin,
+            &self.opts,
+            &spec.binding,
+            &topic,
+            self.opts.min_partition_count.max(1) as usize,
+            false,
+        )
+        .await?;
         let anonymous = spec.group.is_none();
         let group = spec.group.clone().unwrap_or_else(naming::anonymous_group);
         let reset = match spec.start_offset {
