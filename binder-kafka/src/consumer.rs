@@ -250,6 +250,13 @@ pub(crate) struct KafkaConsumer {
     pub(crate) reach: Arc<Reachability>,
 }
 
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        // Dropped without `close` (the app was aborted): stop handing out records.
+        self.stop.cancel();
+    }
+}
+
 #[async_trait]
 impl ConsumerBinding for KafkaConsumer {
     async fn stop(&self) -> Result<()> {
