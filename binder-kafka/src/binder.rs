@@ -231,7 +231,6 @@ impl Binder for KafkaBinder {
                 tracing::warn!(binding = %spec.binding, "no partitions assigned within bind-timeout; consuming once the group assigns some");
             }
         }
-        drop(wait_assigned);
         tracing::debug!(binding = %spec.binding, %topic, %group, anonymous, "consumer bound");
         Ok(Box::new(KafkaConsumer {
             client: Mutex::new(Some(client)),

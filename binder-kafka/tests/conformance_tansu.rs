@@ -1,6 +1,7 @@
 //! The shared conformance suite on a real Kafka-protocol broker: tansu, started with
 //! `scripts/tansu start` (address from `BINDERY_TEST_KAFKA_BROKERS`, default 127.0.0.1:9092).
 //! No broker is a failure, never a skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Fault injection on librdkafka's mock cluster: the broker going away and coming back, and
 //! request errors on produce, fetch and commit. Nothing acknowledged is lost, and no offset is
 //! committed before its message is done.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

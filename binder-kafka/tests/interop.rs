@@ -1,6 +1,7 @@
 //! Interop with a Kafka client nobody here wrote: Python `confluent-kafka` (pinned in
 //! `scripts/requirements-interop.txt`), against the real broker (`scripts/tansu start`).
 //! Python or the module missing is a failure, never a skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
