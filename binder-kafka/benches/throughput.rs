@@ -224,7 +224,10 @@ async fn measure(broker: &Broker, n: u64, size: usize, rounds: usize) -> Figures
 
 fn report(name: &str, n: u64, size: usize, f: &Figures) {
     for (what, (raw, b)) in [("produce", f.produce), ("consume+commit", f.consume)] {
-        println!("{name:<8} {size:>4} B  {what:<15} raw {raw:>10.0} msg/s  bindery {b:>10.0} msg/s  ratio {:>5.2}  ({n} msgs)", b / raw);
+        println!(
+            "{name:<8} {size:>4} B  {what:<15} raw {raw:>10.0} msg/s  bindery {b:>10.0} msg/s  ratio {:>5.2}  ({n} msgs)",
+            b / raw
+        );
     }
 }
 
