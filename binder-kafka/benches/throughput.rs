@@ -79,14 +79,24 @@ fn producer_config(brokers: &str) -> ClientConfig {
 }
 
 #[derive(Default)]
-struct Counted(Arc<(AtomicU64, Notify)>);
+struct Counted(Arc<(AtomicU64, Notify, AtomicU64)>);
 impl ClientContext for Counted {}
 impl ProducerContext for Counted {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        assert!(r.is_ok(), "raw delivery failed");
+        if r.is_err() {
+            self.0.2.fetch_add(1, Ordering::Relaxed);
+        }
         self.0.0.fetch_add(1, Ordering::Relaxed);
         self.0.1.notify_one();
+    }
+}
+
+/// Waits for `f` with a deadline, naming the phase if it never finishes.
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(120), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("benchmark phase `{what}` did not finish within 120 s"),
     }
 }
 
@@ -95,6 +105,15 @@ async fn raw_produce(broker: &Broker, n: u64, size: usize) -> Duration {
     let counted = Counted::default();
     let done = counted.0.clone();
     let p: ThreadedProducer<Counted> = producer_config(&broker.brokers()).create_with_context(counted).unwrap();
+    // Connect and get the producer id before the clock starts (bindery's producer is bound,
+    // and so connected, before its clock starts too).
+    p.send(BaseRecord::<(), [u8], ()>::to(&topic).payload(&b"{}"[..])).map_err(|(e, _)| e).unwrap();
+    within("raw producer warm-up", async {
+        while done.0.load(Ordering::Relaxed) < 1 {
+            let _ = tokio::time::timeout(Duration::from_millis(10), done.1.notified()).await;
+        }
+    })
+    .await;
     let start = Instant::now();
     for i in 0..n {
         let bytes = serde_json::to_vec(&event(i, size)).unwrap();
@@ -109,9 +128,13 @@ async fn raw_produce(broker: &Broker, n: u64, size: usize) -> Duration {
             }
         }
     }
-    while done.0.load(Ordering::Relaxed) < n {
-        let _ = tokio::time::timeout(Duration::from_millis(10), done.1.notified()).await;
-    }
+    within("raw produce deliveries", async {
+        while done.0.load(Ordering::Relaxed) < n + 1 {
+            let _ = tokio::time::timeout(Duration::from_millis(10), done.1.notified()).await;
+        }
+    })
+    .await;
+    assert_eq!(done.2.load(Ordering::Relaxed), 0, "raw deliveries failed");
     start.elapsed()
 }
 
@@ -120,7 +143,7 @@ async fn app(broker: &Broker, toml: &str, handlers: Vec<Handler>) -> RunningApp 
         .registered_handlers(false)
         .binder("k", broker.binder())
         .override_binder("k")
-        .config(Config::from_toml_str(toml).unwrap());
+        .config(Config::from_toml_str_with_env(toml, []).unwrap());
     for h in handlers {
         b = b.handler(h);
     }
@@ -139,9 +162,12 @@ async fn bindery_produce(broker: &Broker, n: u64, size: usize, topic: Option<Str
     for i in 0..n {
         pending.push(source.dispatch(Message::new(event(i, size))).await.unwrap());
     }
-    for c in pending {
-        c.await.unwrap();
-    }
+    within("bindery produce confirmations", async {
+        for c in pending {
+            c.await.unwrap();
+        }
+    })
+    .await;
     let elapsed = start.elapsed();
     a.shutdown().await.unwrap();
     elapsed
@@ -163,7 +189,7 @@ async fn raw_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
     let mut start = None;
     let mut sum = 0u64;
     for _ in 0..n {
-        let m = c.recv().await.unwrap();
+        let m = within("raw consume", c.recv()).await.unwrap();
         start.get_or_insert_with(Instant::now);
         let e: Event = serde_json::from_slice(m.payload().unwrap()).unwrap();
         sum = sum.wrapping_add(e.id);
@@ -196,7 +222,7 @@ async fn bindery_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
     tokio::pin!(wait);
     wait.as_mut().enable();
     let a = app(broker, &toml, vec![sink]).await;
-    wait.await;
+    within("bindery consume", wait).await;
     let elapsed = seen.2.lock().unwrap().unwrap().elapsed();
     a.shutdown().await.unwrap();
     elapsed

@@ -69,7 +69,7 @@ async fn app(binder: Arc<dyn Binder>, toml: &str, handlers: Vec<Handler>) -> Run
         .registered_handlers(false)
         .binder("k", binder)
         .override_binder("k")
-        .config(Config::from_toml_str(toml).unwrap());
+        .config(Config::from_toml_str_with_env(toml, []).unwrap());
     for h in handlers {
         b = b.handler(h);
     }
