@@ -267,3 +267,31 @@ async fn unreachable_broker_fails_bind_clearly() {
     assert!(text.contains("orders-out") && text.contains("127.0.0.1:1"), "{text}");
     assert!(!binder.health().is_up());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_at_start_binds_once_it_is_back() {
+    let mock = Arc::new(support::Mock::new());
+    let dest = unique("late");
+    mock.cluster().create_topic(&dest, 1, 1).unwrap();
+    mock.cluster().broker_down(1).unwrap();
+    let mut options = support::options(&mock.bootstrap);
+    options.bind_timeout = Duration::from_millis(500);
+    let binder = Arc::new(support::MockBinder {
+        inner: Arc::new(bindery_kafka::KafkaBinder::new(options).unwrap()),
+        mock: mock.clone(),
+    });
+    let seen = Seen::default();
+    // The app starts although its consumer cannot bind yet; the runtime keeps retrying.
+    let a = tokio::time::timeout(Duration::from_secs(20), app(binder, &toml(&dest, "g", ""), vec![seen.sink("in")]))
+        .await
+        .expect("start must not hang while the broker is down");
+    wait_health(&a, false, Duration::from_secs(10)).await;
+    mock.cluster().broker_up(1).unwrap();
+    let out = a.source::<Item>("out").unwrap();
+    for id in 0..5 {
+        out.send(Item { id, key: format!("k{id}") }).await.unwrap();
+    }
+    seen.wait_for(5, Duration::from_secs(30)).await;
+    wait_health(&a, true, Duration::from_secs(15)).await;
+    a.shutdown().await.unwrap();
+}
