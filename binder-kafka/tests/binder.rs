@@ -38,15 +38,17 @@ async fn requeue_rereads_from_the_requeued_offset_and_lag_shows_in_health() {
     let second = recv(&mut rx).await;
     assert_eq!((offset(&first), offset(&second)), ("0", "1"));
     first.ack.ack();
-    // Requeue offset 1: the partition is re-read from 1, so 1 and 2 arrive (again).
+    // Requeue offset 1: the partition is re-read from 1, so 1 and then 2 arrive again. (Record 2
+    // may already sit in the channel from before the rewind: it is delivered too, and its
+    // settlement is ignored because it predates the rewind.)
     second.ack.requeue();
     let mut seen = Vec::new();
-    while seen.len() < 2 {
+    while !(seen.iter().position(|o| o == "1").is_some_and(|i| seen[i..].iter().any(|o| o == "2"))) {
+        assert!(seen.len() < 6, "offset 1 was not re-read after its requeue: {seen:?}");
         let d = recv(&mut rx).await;
         seen.push(offset(&d).to_string());
         d.ack.ack();
     }
-    assert!(seen.first().is_some_and(|o| o == "1"), "redelivery starts at the requeued offset: {seen:?}");
     // Every record is finished: the commit reaches the end and the lag goes to 0.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
