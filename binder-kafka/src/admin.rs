@@ -86,10 +86,19 @@ fn check(
     topic: &str,
     what: &str,
 ) -> Result<()> {
-    let results = r.map_err(|e| Error::broker(format!("binding `{binding}`: cannot {what} topic `{topic}`: {e}")))?;
+    let unsupported = || {
+        Error::broker(format!(
+            "binding `{binding}`: cannot {what} topic `{topic}`: the broker does not support it; create the topic yourself with enough partitions, or set `min-partition-count` on the binder so topics are created large enough"
+        ))
+    };
+    let results = r.map_err(|e| match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnsupportedFeature) => unsupported(),
+        _ => Error::broker(format!("binding `{binding}`: cannot {what} topic `{topic}`: {e}")),
+    })?;
     for res in results {
         match res {
             Ok(()) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, RDKafkaErrorCode::UnsupportedFeature)) => return Err(unsupported()),
             Err((_, code)) => {
                 return Err(Error::broker(format!("binding `{binding}`: cannot {what} topic `{topic}`: {code}")));
             }

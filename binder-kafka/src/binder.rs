@@ -136,7 +136,7 @@ impl Binder for KafkaBinder {
     async fn bind_producer(&self, spec: &ProducerSpec) -> Result<Arc<dyn Producer>> {
         let options = KafkaBindingOptions::from_map(&spec.binding, &spec.options)?;
         let dead_letter = matches!(spec.role, ProducerRole::DeadLetter { .. });
-        let wanted = spec.partition_count.max(1) as usize;
+        let wanted = spec.partition_count.max(self.opts.min_partition_count).max(1) as usize;
         admin::ensure_topic(&self.admin, &self.opts, &spec.binding, &spec.destination, wanted, true).await?;
         let client = self.producer_client(&options.config)?;
         Ok(Arc::new(KafkaProducer {
@@ -150,7 +150,15 @@ impl Binder for KafkaBinder {
     async fn bind_consumer(&self, spec: &ConsumerSpec, channel: InputChannel) -> Result<Box<dyn ConsumerBinding>> {
         let options = KafkaBindingOptions::from_map(&spec.binding, &spec.options)?;
         let topic = spec.destination.clone();
-        let partitions = admin::ensure_topic(&self.admin, &self.opts, &spec.binding, &topic, 1, false).await?;
+        let partitions = admin::ensure_topic(
+            &self.admin,
+            &self.opts,
+            &spec.binding,
+            &topic,
+            self.opts.min_partition_count.max(1) as usize,
+            false,
+        )
+        .await?;
         let anonymous = spec.group.is_none();
         let group = spec.group.clone().unwrap_or_else(naming::anonymous_group);
         let reset = match spec.start_offset {
@@ -176,6 +184,8 @@ impl Binder for KafkaBinder {
             commits: !anonymous,
             consumer: OnceLock::new(),
             assigned: Default::default(),
+            dirty: Default::default(),
+            topic_header: bindery::HeaderValue::from(topic.clone()),
         });
         let ctx = ConsumerCtx { base: self.context(Some((topic.clone(), lag.clone()))), shared: shared.clone() };
         let client: Arc<consumer::Client> = Arc::new(create(&self.opts, &cfg, ctx, "consumer")?);
@@ -216,6 +226,9 @@ impl Binder for KafkaBinder {
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
         let task = tokio::spawn(consumer::pump(client.clone(), shared.clone(), channel, stop.clone(), lost.clone()));
+        let every = (self.opts.commit_interval / 4)
+            .clamp(std::time::Duration::from_millis(10), std::time::Duration::from_millis(250));
+        let storer = tokio::spawn(consumer::storer(shared.clone(), every, stop.clone()));
         if !anonymous && spec.start_offset != StartOffset::Earliest {
             // A new group reading from `latest` starts where the log ends at assignment: wait for
             // it, so messages published after this bind returns are seen.
@@ -223,7 +236,6 @@ impl Binder for KafkaBinder {
                 tracing::warn!(binding = %spec.binding, "no partitions assigned within bind-timeout; consuming once the group assigns some");
             }
         }
-        drop(wait_assigned);
         tracing::debug!(binding = %spec.binding, %topic, %group, anonymous, "consumer bound");
         Ok(Box::new(KafkaConsumer {
             client: Mutex::new(Some(client)),
@@ -231,6 +243,7 @@ impl Binder for KafkaBinder {
             stop,
             lost,
             task: Mutex::new(Some(task)),
+            storer: Mutex::new(Some(storer)),
             lag,
             reach: self.reach.clone(),
         }))
@@ -271,3 +284,35 @@ fn create_binder(settings: &BinderSettings) -> Result<Arc<dyn Binder>> {
 }
 
 bindery::register_binder!("kafka", create_binder);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_errors_and_debug() {
+        let mut o = KafkaOptions::default();
+        o.config.insert("sasl.password".into(), ConfigValue::Text("s3cr3t-value".into()));
+        // librdkafka quotes the value it rejects: here the secret, in the wrong property.
+        o.config.insert("security.protocol".into(), ConfigValue::Text("s3cr3t-value".into()));
+        let e = KafkaBinder::new(o.clone()).unwrap_err().to_string();
+        assert!(!e.contains("s3cr3t-value"), "{e}");
+        assert!(e.contains("security.protocol"), "the error still names the property: {e}");
+        o.config.remove("security.protocol");
+        let b = KafkaBinder::new(o).unwrap();
+        assert!(!format!("{b:?}").contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn binding_options_checked_at_startup() {
+        let b = KafkaBinder::new(KafkaOptions::default()).unwrap();
+        let mut ok = BTreeMap::new();
+        ok.insert("config".to_string(), serde_json::json!({"linger.ms": 1}));
+        assert!(b.check_options("orders", &ok).is_ok());
+        let mut bad = BTreeMap::new();
+        bad.insert("lingr".to_string(), serde_json::json!(1));
+        let e = b.check_options("orders", &bad).unwrap_err().to_string();
+        assert!(e.contains("bindings.orders.options") && e.contains("lingr"), "{e}");
+        assert_eq!(b.dead_letter_destination("orders", "billing"), "error.orders.billing");
+    }
+}

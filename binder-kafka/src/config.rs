@@ -39,6 +39,9 @@ pub struct KafkaOptions {
     pub config: BTreeMap<String, ConfigValue>,
     /// Replication factor of topics the binder creates; `-1` (default) takes the broker's default.
     pub replication_factor: i16,
+    /// Fewest partitions of any topic the binder creates or grows, as Spring's
+    /// `minPartitionCount` (default 1). Consumers create missing topics with this many.
+    pub min_partition_count: u32,
     /// Create missing topics on bind (default true).
     pub auto_create_topics: bool,
     /// Grow a topic that has fewer partitions than a producer's `partition-count` (default
@@ -63,6 +66,7 @@ impl Default for KafkaOptions {
             brokers: "127.0.0.1:9092".into(),
             config: BTreeMap::new(),
             replication_factor: -1,
+            min_partition_count: 1,
             auto_create_topics: true,
             auto_add_partitions: true,
             bind_timeout: Duration::from_secs(10),
@@ -132,6 +136,7 @@ impl fmt::Debug for KafkaOptions {
             .field("brokers", &self.brokers)
             .field("config", &config)
             .field("replication_factor", &self.replication_factor)
+            .field("min_partition_count", &self.min_partition_count)
             .field("auto_create_topics", &self.auto_create_topics)
             .field("auto_add_partitions", &self.auto_add_partitions)
             .field("bind_timeout", &self.bind_timeout)

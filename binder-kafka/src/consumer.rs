@@ -11,6 +11,7 @@
 //!   fetching once its own prefetch queue is full.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -44,6 +45,10 @@ pub(crate) struct Shared {
     pub(crate) consumer: OnceLock<Weak<Client>>,
     /// Wakes `bind_consumer` once the group gave this member partitions.
     pub(crate) assigned: Notify,
+    /// A commit point moved since the last store.
+    pub(crate) dirty: AtomicBool,
+    /// The topic name as a header value (shared, not copied per record).
+    pub(crate) topic_header: HeaderValue,
 }
 
 impl Shared {
@@ -64,14 +69,9 @@ impl Shared {
         let mut tracker = lock(&self.tracker);
         match tracker.settle(partition, offset, epoch, settlement) {
             Settled::Nothing => {}
-            Settled::Advanced(point) => {
-                if self.commits {
-                    if let Some(c) = self.client() {
-                        if let Err(e) = c.store_offsets(&self.tpl(&[(partition, point)])) {
-                            tracing::debug!(binding = %self.binding, partition, error = %e, "offset not stored (partition no longer assigned)");
-                        }
-                    }
-                }
+            Settled::Advanced(_) => {
+                // Stored by the storer task (a few times per commit interval), not per message.
+                self.dirty.store(true, Ordering::Release);
             }
             Settled::Rewind(at) => {
                 if let Some(c) = self.client() {
@@ -81,6 +81,20 @@ impl Shared {
                     }
                 }
             }
+        }
+    }
+
+    /// Stores the current commit points for librdkafka's next auto-commit, if any moved.
+    fn store_moved(&self) {
+        if !self.commits || !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let Some(c) = self.client() else { return };
+        // Under the lock: a later commit point is never overwritten by an earlier one.
+        let tracker = lock(&self.tracker);
+        let points = tracker.commit_points();
+        if let Err(e) = c.store_offsets(&self.tpl(&points)) {
+            tracing::debug!(binding = %self.binding, error = %e, "offsets not stored (partitions no longer assigned)");
         }
     }
 
@@ -157,8 +171,25 @@ impl ConsumerContext for ConsumerCtx {
     }
 }
 
+/// Header names bindery itself writes, without an allocation per record.
+fn header_name(name: &str) -> std::borrow::Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        names::ID,
+        names::CONTENT_TYPE,
+        names::TIMESTAMP,
+        names::CORRELATION_ID,
+        names::DELIVERY_ATTEMPT,
+        names::TRACEPARENT,
+        names::REPLY_TO,
+    ];
+    match KNOWN.iter().find(|k| **k == name) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(name.to_string()),
+    }
+}
+
 /// The message the runtime sees for a consumed record.
-pub(crate) fn to_message<M: rdkafka::Message>(record: &M) -> RawMessage {
+pub(crate) fn to_message<M: rdkafka::Message>(record: &M, topic: &HeaderValue) -> RawMessage {
     let kafka_headers = record.headers();
     let mut headers = Headers::with_capacity(kafka_headers.map(|h| h.count()).unwrap_or(0) + 4);
     if let Some(hs) = kafka_headers {
@@ -168,13 +199,13 @@ pub(crate) fn to_message<M: rdkafka::Message>(record: &M) -> RawMessage {
             if h.key == names::CONTENT_TYPE && value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
                 value = &value[1..value.len() - 1];
             }
-            headers.insert(h.key.to_string(), HeaderValue::from(value));
+            headers.insert(header_name(h.key), HeaderValue::from(value));
         }
     }
     if let Some(k) = record.key() {
         headers.insert(names::KEY, HeaderValue::from(k));
     }
-    headers.insert(kh::RECEIVED_TOPIC, record.topic().to_string());
+    headers.insert(kh::RECEIVED_TOPIC, topic.clone());
     headers.insert(kh::RECEIVED_PARTITION, u64::try_from(record.partition()).unwrap_or_default());
     headers.insert(kh::OFFSET, u64::try_from(record.offset()).unwrap_or_default());
     let payload = match record.payload() {
@@ -187,6 +218,19 @@ pub(crate) fn to_message<M: rdkafka::Message>(record: &M) -> RawMessage {
         }
     };
     Message::from_parts(payload, headers)
+}
+
+/// Stores moved commit points every `every` until stopped (librdkafka commits them every
+/// `commit-interval`; close and revoke commit directly).
+pub(crate) async fn storer(shared: Arc<Shared>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => shared.store_moved(),
+        }
+    }
 }
 
 /// Moves records into `channel` until stopped.
@@ -227,7 +271,7 @@ pub(crate) async fn pump(
                 l
             }
         };
-        let message = to_message(&record);
+        let message = to_message(&record, &shared.topic_header);
         drop(record);
         let delivery = Delivery::new(message, AckHandle::new(lane, offset as u64), u32::try_from(partition).ok());
         if let Err(delivery) = channel.try_send(delivery) {
@@ -246,8 +290,16 @@ pub(crate) struct KafkaConsumer {
     pub(crate) stop: CancellationToken,
     pub(crate) lost: CancellationToken,
     pub(crate) task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) storer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) lag: Arc<Lag>,
     pub(crate) reach: Arc<Reachability>,
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        // Dropped without `close` (the app was aborted): stop handing out records.
+        self.stop.cancel();
+    }
 }
 
 #[async_trait]
@@ -256,6 +308,10 @@ impl ConsumerBinding for KafkaConsumer {
         self.stop.cancel();
         let task = lock(&self.task).take();
         if let Some(t) = task {
+            let _ = t.await;
+        }
+        let storer = lock(&self.storer).take();
+        if let Some(t) = storer {
             let _ = t.await;
         }
         Ok(())

@@ -1,4 +1,5 @@
 //! The shared conformance suite on librdkafka's in-process mock cluster (the gating tier).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Test support: librdkafka's in-process mock cluster, a real-broker address, and a plain
 //! rdkafka reader for checking what landed on a topic.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
