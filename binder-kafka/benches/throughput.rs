@@ -2,8 +2,8 @@
 //! shape (1 partition), 100 B and 512 B JSON payloads.
 //!
 //! `cargo bench -p bindery-kafka --bench throughput [-- <messages>]` — on librdkafka's mock
-//! cluster always, and also on the broker at `BINDERY_BENCH_KAFKA_BROKERS` when set (tansu:
-//! `scripts/tansu start`, then `BINDERY_BENCH_KAFKA_BROKERS=127.0.0.1:9092`).
+//! cluster always, and also on the broker at `BENCH_KAFKA_BROKERS` when set (tansu:
+//! `scripts/tansu start`, then `BENCH_KAFKA_BROKERS=127.0.0.1:9092`).
 //!
 //! - produce: raw `ThreadedProducer` (serialize, enqueue, count delivery reports) vs an
 //!   imperative bindery `Source` (`dispatch`, then await every confirmation); both idempotent,
@@ -266,7 +266,7 @@ fn main() {
     let rounds = if full { 3 } else { 1 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut brokers = vec![("mock", Broker::Mock(Arc::new(support::Mock::new())))];
-    if let Ok(b) = std::env::var("BINDERY_BENCH_KAFKA_BROKERS") {
+    if let Ok(b) = std::env::var("BENCH_KAFKA_BROKERS") {
         brokers.push(("real", Broker::Real(b)));
     }
     for (name, broker) in &brokers {

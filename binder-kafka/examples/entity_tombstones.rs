@@ -4,7 +4,7 @@
 //! a null value (a tombstone). The sink takes `Message<Option<Customer>>`: `Some` upserts its
 //! view, `None` removes the key.
 //!
-//! `cargo run -p bindery-kafka --example entity_tombstones` against `BINDERY_KAFKA_BROKERS`
+//! `cargo run -p bindery-kafka --example entity_tombstones` against `KAFKA_BROKERS`
 //! (default 127.0.0.1:9092); exits 0 once the view shows the deletion.
 
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ const CONFIG: &str = r#"
 default-binder = "kafka"
 
 [binders.kafka]
-type = "kafka"                      # brokers from BINDERY_KAFKA_BROKERS (default 127.0.0.1:9092)
+type = "kafka"                      # brokers from KAFKA_BROKERS (default 127.0.0.1:9092)
 replication-factor = 1
 
 [bindings.customers]
@@ -70,7 +70,7 @@ async fn view(msg: Message<Option<Customer>>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let run = RUN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()).clone();
-    let brokers = std::env::var("BINDERY_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let config = bindery::Config::from_toml_str_with_env(
         CONFIG,
         [("BINDERY_BINDERS__KAFKA__BROKERS".to_string(), brokers.clone())],

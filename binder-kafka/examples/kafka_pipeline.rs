@@ -2,7 +2,7 @@
 //! orders → `bill` (processor, group `billing`) → invoices → `audit` (sink, group `audit`).
 //!
 //! `cargo run -p bindery-kafka --example kafka_pipeline` against the broker at
-//! `BINDERY_KAFKA_BROKERS` (default 127.0.0.1:9092; `scripts/tansu start` runs one). It
+//! `KAFKA_BROKERS` (default 127.0.0.1:9092; `scripts/tansu start` runs one). It
 //! publishes a batch of orders, waits until every invoice was audited, and exits 0.
 
 use std::collections::HashSet;
@@ -63,7 +63,7 @@ fn audited() -> usize {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let run = RUN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()).clone();
-    let brokers = std::env::var("BINDERY_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kafka-pipeline.toml");
     let config =
         bindery::Config::load_with_env(path, [("BINDERY_BINDERS__MAIN__BROKERS".to_string(), brokers.clone())])?;

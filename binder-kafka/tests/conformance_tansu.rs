@@ -1,5 +1,5 @@
 //! The shared conformance suite on a real Kafka-protocol broker: tansu, started with
-//! `scripts/tansu start` (address from `BINDERY_TEST_KAFKA_BROKERS`, default 127.0.0.1:9092).
+//! `scripts/tansu start` (address from `TEST_KAFKA_BROKERS`, default 127.0.0.1:9092).
 //! No broker is a failure, never a skip.
 //!
 //! Broker behaviour found (tansu 0.6), and how this file deals with it:

@@ -310,13 +310,6 @@ impl EnvVars {
                 continue;
             }
             let path = env_key(rest, bindings, binders);
-            // A variable naming no top-level key is not configuration but a neighbour's setting
-            // (`BINDERY_TEST_KAFKA_BROKERS` for a test suite): skip it, as Spring's relaxed
-            // binding ignores unrelated variables. Typos below the top level stay errors.
-            if !path.first().is_some_and(|root| ROOT_KEYS.contains(&root.as_str())) {
-                tracing::debug!(variable = %name, "BINDERY_ variable names no config key; ignored");
-                continue;
-            }
             // Values stay text; extraction converts them to the target type ("5" for a number,
             // "2024" for a group name), as Spring's relaxed binding does.
             let mut value = figment::value::Value::from(value);
@@ -806,20 +799,6 @@ mod tests {
             "binders.main.config.sasl.password"
         );
         assert_eq!(env_key("BINDERS__MAIN__TYPE", &bindings, &binders), "binders.main.type");
-    }
-
-    #[test]
-    fn env_vars_naming_no_root_key_are_not_config() {
-        let vars = [
-            ("BINDERY_TEST_KAFKA_BROKERS".to_string(), "127.0.0.1:9092".to_string()),
-            ("BINDERY_DEFAULT_BINDER".to_string(), "kafka".to_string()),
-        ];
-        let c = Config::from_toml_str_with_env("", vars).unwrap();
-        assert_eq!(c.default_binder(), "kafka");
-        let err =
-            Config::from_toml_str_with_env("", [("BINDERY_BINDINGS__X__DESTINATON".to_string(), "d".to_string())])
-                .unwrap_err();
-        assert!(err.to_string().contains("destinaton"), "typos below the root stay errors: {err}");
     }
 
     #[test]

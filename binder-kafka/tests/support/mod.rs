@@ -188,7 +188,7 @@ fn tracing_warn(e: &str) {
 
 /// The real broker's address for the tansu tier.
 pub fn real_brokers() -> String {
-    std::env::var("BINDERY_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
 /// Fails loudly when no broker answers at `brokers`.
@@ -198,7 +198,7 @@ pub fn require_broker(brokers: &str) {
     if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(5)) {
         panic!(
             "no Kafka-protocol broker at {brokers} ({e}). Start one with `scripts/tansu start` \
-             (or point BINDERY_TEST_KAFKA_BROKERS at a broker); these tests never skip."
+             (or point TEST_KAFKA_BROKERS at a broker); these tests never skip."
         );
     }
 }
