@@ -42,9 +42,17 @@ impl Broker {
     pub fn binder_toml(&self) -> String {
         match self {
             Broker::Rabbit(uri) => format!("[binders.broker]\ntype = \"rabbit\"\nuri = \"{uri}\"\n"),
-            Broker::Kafka { brokers, .. } => format!(
-                "[binders.broker]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\n[binders.broker.config]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n"
-            ),
+            Broker::Kafka { label, brokers } => {
+                // tansu (0.6.0) answers a Fetch that starts inside a record batch with the batches
+                // *after* it, so a consumer resuming from a committed offset in the middle of a
+                // batch never sees the rest of that batch
+                // (binder-kafka/tests/interop/tansu_fetch_mid_batch.py). One record per batch
+                // makes every committed offset a batch boundary.
+                let tansu = if label.contains("tansu") { "\"batch.num.messages\" = \"1\"\n" } else { "" };
+                format!(
+                    "[binders.broker]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\n[binders.broker.config]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n{tansu}"
+                )
+            }
         }
     }
 }
