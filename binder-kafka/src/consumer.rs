@@ -321,6 +321,13 @@ impl ConsumerBinding for KafkaConsumer {
         self.stop().await?;
         let client = lock(&self.client).take();
         if let Some(client) = client {
+            // A group rebalance may still be in flight (a bind closed while its group was
+            // joining). Serve the consumer queue briefly so librdkafka finishes it before the
+            // consumer is destroyed: destroying it mid-assignment trips librdkafka's
+            // `rd_kafka_assignment_in_progress` assertion. Records read here are dropped
+            // unstored, so they are redelivered.
+            let settle_until = tokio::time::Instant::now() + Duration::from_millis(300);
+            while tokio::time::timeout_at(settle_until, client.recv()).await.is_ok() {}
             let shared = self.shared.clone();
             // Commit what finished, then leave the group (dropping the consumer closes it).
             tokio::task::spawn_blocking(move || {
