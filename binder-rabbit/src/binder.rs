@@ -51,8 +51,8 @@ impl RabbitBinder {
     }
 
     fn named(options: RabbitOptions, name: &str) -> Result<Self> {
-        options.validate(name)?;
-        Ok(Self { connector: Lease::new(Connector::new(options, name.to_string())) })
+        let tls = options.checked(name)?;
+        Ok(Self { connector: Lease::new(Connector::new(options, tls, name.to_string())) })
     }
 
     /// Default prefetch for a consumer with `concurrency` handlers: enough unacknowledged

@@ -3,9 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bindery::{Error, Result};
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
+use lapin::uri::AMQPScheme;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 /// Settings of a RabbitMQ binder.
@@ -19,7 +24,14 @@ use serde::Deserialize;
 /// reconnect-max = "5s"                            # the wait doubles up to this
 /// connect-timeout = "5s"                          # how long a bind waits for a connection
 /// publish-timeout = "60s"                         # how long an unconfirmed publish is retried
+/// # TLS (amqps:// only), rustls; files are read when the binder is created
+/// tls-ca-file = "/etc/bindery/rabbit-ca.pem"      # PEM CA certificate(s) trusted besides the system's
+/// tls-cert-file = "/etc/bindery/client.pem"       # client certificate chain (PEM), with tls-key-file
+/// tls-key-file = "/etc/bindery/client-key.pem"    # its unencrypted PEM private key
 /// ```
+///
+/// Relative TLS paths are relative to the working directory. A missing, unreadable or
+/// malformed file is a configuration error naming the key and the path.
 ///
 /// ```
 /// let c = bindery::Config::from_toml_str(
@@ -29,6 +41,15 @@ use serde::Deserialize;
 /// let opts: bindery_rabbit::RabbitOptions = c.binder_settings("mq").options().unwrap();
 /// assert_eq!(opts.connection_name.as_deref(), Some("billing"));
 /// assert!(!format!("{opts:?}").contains("s3cret")); // credentials never appear in Debug output
+///
+/// let c = bindery::Config::from_toml_str(
+///     "[binders.mq]\ntype = \"rabbit\"\nuri = \"amqps://mq.internal/%2f\"\ntls-ca-file = \"/no/such/ca.pem\"",
+/// )
+/// .unwrap();
+/// let opts: bindery_rabbit::RabbitOptions = c.binder_settings("mq").options().unwrap();
+/// assert_eq!(opts.tls_ca_file.as_deref(), Some(std::path::Path::new("/no/such/ca.pem")));
+/// let e = opts.validate("mq").unwrap_err();
+/// assert!(e.is_config() && e.to_string().contains("binders.mq.tls-ca-file") && e.to_string().contains("/no/such/ca.pem"));
 /// ```
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -52,6 +73,15 @@ pub struct RabbitOptions {
     /// confirmation fails (the input it came from is then redelivered).
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
+    /// PEM file of CA certificates an `amqps://` connection trusts besides the system's trust
+    /// store: the private CA (or self-signed certificate) of the broker.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM certificate chain presented to the broker for client-certificate authentication;
+    /// needs `tls-key-file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls-cert-file`. Its content
+    /// never appears in `Debug` output or errors.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RabbitOptions {
@@ -63,6 +93,9 @@ impl Default for RabbitOptions {
             reconnect_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             publish_timeout: Duration::from_secs(60),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -76,6 +109,9 @@ impl fmt::Debug for RabbitOptions {
             .field("reconnect_max", &self.reconnect_max)
             .field("connect_timeout", &self.connect_timeout)
             .field("publish_timeout", &self.publish_timeout)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .finish()
     }
 }
@@ -91,14 +127,25 @@ impl RabbitOptions {
         Self { uri: SecretUri::new(uri), ..Self::default() }
     }
 
-    /// Checks the settings: a parseable `amqp://`/`amqps://` URI, sane backoff.
+    /// Checks the settings: a parseable `amqp://`/`amqps://` URI, sane backoff, and TLS files
+    /// that exist and hold PEM certificates (and a key), set only with `amqps://`.
     ///
     /// ```
     /// assert!(bindery_rabbit::RabbitOptions::new("http://x").validate("mq").is_err());
     /// assert!(bindery_rabbit::RabbitOptions::new("amqps://u:p@mq:5671/prod").validate("mq").is_ok());
+    /// let mut tls = bindery_rabbit::RabbitOptions::new("amqps://mq:5671/prod");
+    /// tls.tls_ca_file = Some("missing-ca.pem".into());
+    /// let e = tls.validate("mq").unwrap_err();
+    /// assert!(e.to_string().contains("binders.mq.tls-ca-file") && e.to_string().contains("missing-ca.pem"), "{e}");
     /// ```
     pub fn validate(&self, binder: &str) -> Result<()> {
-        self.uri.parse().map_err(|why| Error::config("configuration", format!("binders.{binder}.uri"), why))?;
+        self.checked(binder).map(|_| ())
+    }
+
+    /// [`validate`](Self::validate), returning the TLS settings read from the files.
+    pub(crate) fn checked(&self, binder: &str) -> Result<OwnedTLSConfig> {
+        let uri =
+            self.uri.parse().map_err(|why| Error::config("configuration", format!("binders.{binder}.uri"), why))?;
         if self.reconnect_initial.is_zero() || self.reconnect_max < self.reconnect_initial {
             return Err(Error::config(
                 "configuration",
@@ -106,7 +153,105 @@ impl RabbitOptions {
                 "must be above zero and at most `reconnect-max`",
             ));
         }
-        Ok(())
+        self.tls_config(binder, uri.scheme == AMQPScheme::AMQPS)
+    }
+
+    /// Reads the TLS files. They only make sense with `amqps://`: with `amqp://` they are an
+    /// error rather than a silently unencrypted connection.
+    fn tls_config(&self, binder: &str, amqps: bool) -> Result<OwnedTLSConfig> {
+        let key = |name: &str| format!("binders.{binder}.{name}");
+        let files = [
+            ("tls-ca-file", &self.tls_ca_file),
+            ("tls-cert-file", &self.tls_cert_file),
+            ("tls-key-file", &self.tls_key_file),
+        ];
+        if let (false, Some((name, _))) = (amqps, files.iter().find(|(_, f)| f.is_some())) {
+            return Err(Error::config(
+                "configuration",
+                key(name),
+                format!(
+                    "TLS settings need an `amqps://` uri, but `uri` is `{}`: use amqps:// (port 5671 by default) or remove the tls-* keys",
+                    self.uri.redacted()
+                ),
+            ));
+        }
+        let mut config = OwnedTLSConfig::default();
+        if let Some(path) = &self.tls_ca_file {
+            let pem = read_certificates(path).map_err(|why| Error::config("configuration", key("tls-ca-file"), why))?;
+            config.cert_chain = Some(pem);
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(private)) => {
+                let pem =
+                    read_certificates(cert).map_err(|why| Error::config("configuration", key("tls-cert-file"), why))?;
+                let private = read_private_key(private)
+                    .map_err(|why| Error::config("configuration", key("tls-key-file"), why))?;
+                config.identity = Some(OwnedIdentity::PKCS8 { pem: pem.into_bytes(), key: private });
+            }
+            (Some(_), None) => {
+                return Err(Error::config(
+                    "configuration",
+                    key("tls-key-file"),
+                    "missing: `tls-cert-file` is set, and a client certificate needs its private key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    "configuration",
+                    key("tls-cert-file"),
+                    "missing: `tls-key-file` is set, and a private key needs its client certificate",
+                ));
+            }
+            (None, None) => {}
+        }
+        Ok(config)
+    }
+}
+
+/// The PEM text of a file of certificates, checked the way the TLS layer will read it.
+fn read_certificates(path: &Path) -> std::result::Result<String, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("`{shown}` is not a PEM file (not text)"))?;
+    let mut count = 0;
+    for cert in CertificateDer::pem_slice_iter(text.as_bytes()) {
+        let cert = cert.map_err(|e| format!("`{shown}` is not valid PEM: {}", describe_pem_error(&e)))?;
+        // Every X.509 certificate is a DER SEQUENCE.
+        if cert.first() != Some(&0x30) {
+            return Err(format!("certificate {} in `{shown}` is not an X.509 certificate", count + 1));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!("`{shown}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"));
+    }
+    Ok(text)
+}
+
+/// A PEM parse error in words (the parser's own `Display` prints markers as byte lists).
+fn describe_pem_error(e: &pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => {
+            format!("a section has no `-----END {}-----` line", String::from_utf8_lossy(end_marker).trim())
+        }
+        pem::Error::IllegalSectionStart { line } => {
+            format!("malformed line `{}`", String::from_utf8_lossy(line).trim())
+        }
+        pem::Error::Base64Decode(why) => format!("bad base64 ({why})"),
+        other => other.to_string(),
+    }
+}
+
+/// The bytes of a PEM private key file. Errors never quote the file's content.
+fn read_private_key(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(_) => Ok(bytes),
+        Err(pem::Error::NoItemsFound) => Err(format!(
+            "`{shown}` holds no PEM private key (unencrypted PKCS#8 `BEGIN PRIVATE KEY`, PKCS#1 `BEGIN RSA PRIVATE KEY` or SEC1 `BEGIN EC PRIVATE KEY`)"
+        )),
+        Err(_) => Err(format!("`{shown}` is not a valid PEM private key")),
     }
 }
 
@@ -399,6 +544,121 @@ mod tests {
         assert!(e.to_string().contains("url"), "{e}");
         let zero = RabbitOptions { reconnect_initial: Duration::ZERO, ..RabbitOptions::default() };
         assert!(zero.validate("mq").unwrap_err().to_string().contains("reconnect-initial"));
+    }
+
+    /// Scratch files for one test, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("bindery-rabbit-{test}-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn file(&self, name: &str, content: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, content).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    // Syntactically a certificate and a key (a DER SEQUENCE), which is all the checks look at.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n";
+
+    fn tls(ca: Option<&Path>, cert: Option<&Path>, key: Option<&Path>) -> RabbitOptions {
+        let mut o = RabbitOptions::new("amqps://app:TopSecret@mq:5671/%2f");
+        o.tls_ca_file = ca.map(Path::to_path_buf);
+        o.tls_cert_file = cert.map(Path::to_path_buf);
+        o.tls_key_file = key.map(Path::to_path_buf);
+        o
+    }
+
+    fn error(o: &RabbitOptions) -> String {
+        let e = o.validate("mq").unwrap_err();
+        assert!(e.is_config(), "{e}");
+        let text = e.to_string();
+        assert!(!text.contains("TopSecret"), "{text}");
+        text
+    }
+
+    #[test]
+    fn tls_files_are_read_and_checked() {
+        let dir = Scratch::new("tls");
+        let (ca, cert, key) = (dir.file("ca.pem", CERT), dir.file("client.pem", CERT), dir.file("key.pem", KEY));
+        let two = dir.file("two.pem", &format!("{CERT}{CERT}"));
+
+        let config = tls(Some(&two), Some(&cert), Some(&key)).checked("mq").unwrap();
+        assert_eq!(config.cert_chain.as_deref(), Some(format!("{CERT}{CERT}").as_str()));
+        match config.identity {
+            Some(OwnedIdentity::PKCS8 { pem, key }) => {
+                assert_eq!(pem, CERT.as_bytes());
+                assert_eq!(key, KEY.as_bytes());
+            }
+            other => panic!("expected a PEM identity, got {}", other.is_some()),
+        }
+        assert_eq!(tls(None, None, None).checked("mq").unwrap(), OwnedTLSConfig::default());
+        let debug = format!("{:?}", tls(Some(&ca), Some(&cert), Some(&key)));
+        assert!(debug.contains("key.pem") && !debug.contains("PRIVATE KEY"), "{debug}");
+
+        let missing = dir.0.join("missing.pem");
+        let text = error(&tls(Some(&missing), None, None));
+        assert!(text.contains("binders.mq.tls-ca-file") && text.contains(&missing.display().to_string()), "{text}");
+        assert!(text.contains("cannot read"), "{text}");
+
+        let empty = dir.file("empty.pem", "");
+        let text = error(&tls(Some(&empty), None, None));
+        assert!(text.contains("binders.mq.tls-ca-file") && text.contains("no PEM certificate"), "{text}");
+
+        let cut = dir.file("cut.pem", "-----BEGIN CERTIFICATE-----\nMAA=\n");
+        let text = error(&tls(Some(&cut), None, None));
+        assert!(text.contains("cut.pem") && text.contains("-----END CERTIFICATE-----"), "{text}");
+
+        let not_der = dir.file("not-der.pem", "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n");
+        let text = error(&tls(Some(&not_der), None, None));
+        assert!(text.contains("not an X.509 certificate"), "{text}");
+
+        let binary = dir.0.join("binary.der");
+        std::fs::write(&binary, [0x30, 0x82, 0xff, 0xfe]).unwrap();
+        let text = error(&tls(Some(&binary), None, None));
+        assert!(text.contains("binary.der") && text.contains("not a PEM file"), "{text}");
+
+        let text = error(&tls(None, Some(&cert), None));
+        assert!(text.contains("binders.mq.tls-key-file") && text.contains("missing"), "{text}");
+        let text = error(&tls(None, None, Some(&key)));
+        assert!(text.contains("binders.mq.tls-cert-file") && text.contains("missing"), "{text}");
+
+        let text = error(&tls(None, Some(&ca), Some(&cert)));
+        assert!(text.contains("binders.mq.tls-key-file") && text.contains("no PEM private key"), "{text}");
+        let bad_key = dir.file("bad-key.pem", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n");
+        let text = error(&tls(None, Some(&cert), Some(&bad_key)));
+        assert!(text.contains("bad-key.pem") && text.contains("not a valid PEM private key"), "{text}");
+        assert!(!text.contains("!!!!"), "the key file's content is never quoted: {text}");
+
+        let mut plain = tls(Some(&ca), None, None);
+        plain.uri = SecretUri::new("amqp://app:TopSecret@mq:5672/%2f");
+        let text = error(&plain);
+        assert!(text.contains("binders.mq.tls-ca-file") && text.contains("amqps://"), "{text}");
+    }
+
+    #[test]
+    fn tls_keys_from_config() {
+        let c = bindery::Config::from_toml_str(
+            "[binders.mq]\ntype = \"rabbit\"\nuri = \"amqps://h/%2f\"\ntls-ca-file = \"ca.pem\"\n\
+             tls-cert-file = \"c.pem\"\ntls-key-file = \"k.pem\"\n",
+        )
+        .unwrap();
+        let o: RabbitOptions = c.binder_settings("mq").options().unwrap();
+        assert_eq!(o.tls_ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(o.tls_cert_file, Some(PathBuf::from("c.pem")));
+        assert_eq!(o.tls_key_file, Some(PathBuf::from("k.pem")));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use bindery::{Error, Health, Result};
 use futures::StreamExt;
+use lapin::tcp::OwnedTLSConfig;
+use lapin::uri::AMQPScheme;
 use lapin::{Connection, ConnectionProperties, Event};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +66,9 @@ impl std::ops::Deref for Lease {
 pub(crate) struct Connector {
     users: std::sync::atomic::AtomicUsize,
     options: RabbitOptions,
+    /// Extra roots and client identity for `amqps://`, read from the `tls-*` files at creation.
+    /// Holds the client key: never `Debug`-printed.
+    tls: OwnedTLSConfig,
     binder: String,
     link: watch::Sender<Link>,
     /// Someone saw the current connection fail before the supervisor did.
@@ -73,12 +78,13 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    pub(crate) fn new(options: RabbitOptions, binder: String) -> Arc<Self> {
+    pub(crate) fn new(options: RabbitOptions, tls: OwnedTLSConfig, binder: String) -> Arc<Self> {
         let (link, _) =
             watch::channel(Link { generation: 0, connection: None, error: Some("not connected yet".into()) });
         Arc::new(Self {
             users: std::sync::atomic::AtomicUsize::new(0),
             options,
+            tls,
             binder,
             link,
             broken: Notify::new(),
@@ -173,11 +179,49 @@ impl Connector {
             props = props.with_connection_name(name.as_str().into());
         }
         let uri = self.options.uri.parse()?;
-        match tokio::time::timeout(self.options.connect_timeout, Connection::connect_uri(uri, props)).await {
+        let tls = uri.scheme == AMQPScheme::AMQPS;
+        let runtime = lapin::runtime::default_runtime().map_err(|e| self.scrub(e))?;
+        let connect = Connection::connect_uri_with_config(uri, props, self.tls.clone(), runtime);
+        match tokio::time::timeout(self.options.connect_timeout, connect).await {
             Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) if tls => Err(self.explain_tls(self.scrub(e))),
             Ok(Err(e)) => Err(self.scrub(e)),
             Err(_) => Err(format!("no connection within {:?}", self.options.connect_timeout)),
         }
+    }
+
+    /// Says what to do when the TLS handshake failed over a certificate: rustls reports it as
+    /// `invalid peer certificate: UnknownIssuer` or `received fatal alert: CertificateRequired`
+    /// and the like, which does not name the setting to change.
+    fn explain_tls(&self, why: String) -> String {
+        let lower = why.to_ascii_lowercase();
+        if lower.contains("invalid peer certificate") {
+            return match &self.options.tls_ca_file {
+                None => format!(
+                    "TLS handshake failed, the broker's certificate is not trusted ({why}); if a private CA signed \
+                     it, set `tls-ca-file` to that CA's PEM file"
+                ),
+                Some(ca) => format!(
+                    "TLS handshake failed, the broker's certificate is not trusted ({why}); check that \
+                     `tls-ca-file` ({}) holds the CA that signed it and that the certificate names the host of `uri`",
+                    ca.display()
+                ),
+            };
+        }
+        if lower.contains("alert") && lower.contains("certificate") {
+            return match &self.options.tls_cert_file {
+                None => format!(
+                    "TLS handshake failed, the broker wants a client certificate ({why}); set `tls-cert-file` and \
+                     `tls-key-file`"
+                ),
+                Some(cert) => format!(
+                    "TLS handshake failed, the broker refused the client certificate ({why}); check `tls-cert-file` \
+                     ({}) and `tls-key-file`",
+                    cert.display()
+                ),
+            };
+        }
+        why
     }
 
     async fn supervise(self: Arc<Self>) {
