@@ -35,6 +35,12 @@ use crate::offsets::{Settled, Tracker};
 
 pub(crate) type Client = StreamConsumer<ConsumerCtx>;
 
+/// How long a closing consumer waits for librdkafka to finish leaving its assignment.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing consumer serves librdkafka's queue at least, so a rebalance that was
+/// still starting (an assignment on its way) is applied and revoked before the consumer goes.
+const LEAVE_SETTLE: Duration = Duration::from_millis(100);
+
 /// State shared by the consume task, the acknowledgers and the rebalance callbacks.
 pub(crate) struct Shared {
     pub(crate) tracker: Mutex<Tracker>,
@@ -320,24 +326,44 @@ impl ConsumerBinding for KafkaConsumer {
     async fn close(&self) -> Result<()> {
         self.stop().await?;
         let client = lock(&self.client).take();
-        if let Some(client) = client {
-            // A group rebalance may still be in flight (a bind closed while its group was
-            // joining). Serve the consumer queue briefly so librdkafka finishes it before the
-            // consumer is destroyed: destroying it mid-assignment trips librdkafka's
-            // `rd_kafka_assignment_in_progress` assertion. Records read here are dropped
-            // unstored, so they are redelivered.
-            let settle_until = tokio::time::Instant::now() + Duration::from_millis(300);
-            while tokio::time::timeout_at(settle_until, client.recv()).await.is_ok() {}
-            let shared = self.shared.clone();
-            // Commit what finished, then leave the group (dropping the consumer closes it).
-            tokio::task::spawn_blocking(move || {
-                let points = lock(&shared.tracker).commit_points();
-                shared.commit_sync(client.as_ref(), &points);
-                drop(client);
-            })
+        let Some(client) = client else { return Ok(()) };
+        // Commit what finished while the partitions are still this member's.
+        let (shared, c) = (self.shared.clone(), client.clone());
+        tokio::task::spawn_blocking(move || {
+            let points = lock(&shared.tracker).commit_points();
+            shared.commit_sync(c.as_ref(), &points);
+        })
+        .await
+        .map_err(|e| Error::broker(format!("closing consumer of `{}` failed: {e}", self.shared.topic)))?;
+        // Leave the group (or drop the manual assignment) and let librdkafka finish every
+        // rebalance step before the consumer is destroyed: destroying it while an assignment
+        // is still being applied (a bind closed while its group was joining) trips librdkafka's
+        // `rd_kafka_assignment_in_progress` assertion and aborts the process. The revoke
+        // callback commits the finished offsets once more; records read meanwhile are dropped
+        // unstored, so they are redelivered.
+        if self.shared.commits {
+            client.unsubscribe();
+        } else if let Err(e) = client.unassign() {
+            tracing::debug!(binding = %self.shared.binding, error = %e, "dropping the assignment before close");
+        }
+        let started = tokio::time::Instant::now();
+        let deadline = started + LEAVE_TIMEOUT;
+        loop {
+            let _ = tokio::time::timeout(Duration::from_millis(50), client.recv()).await;
+            let assigned = client.assignment().map(|a| a.count()).unwrap_or(0);
+            let now = tokio::time::Instant::now();
+            if assigned == 0 && now - started >= LEAVE_SETTLE {
+                break;
+            }
+            if now >= deadline {
+                tracing::warn!(binding = %self.shared.binding, assigned, "partitions still assigned when closing the consumer");
+                break;
+            }
+        }
+        // Dropping the last handle closes the consumer (blocking until librdkafka is done).
+        tokio::task::spawn_blocking(move || drop(client))
             .await
             .map_err(|e| Error::broker(format!("closing consumer of `{}` failed: {e}", self.shared.topic)))?;
-        }
         Ok(())
     }
 

@@ -227,6 +227,13 @@ async fn publish(app: &RunningApp, probes: impl IntoIterator<Item = Probe>) -> R
     Ok(())
 }
 
+/// A consumer group name for one case: its role plus the case's unique suffix. Cases run
+/// concurrently on one broker; sharing a group name would make them one Kafka consumer group,
+/// where every member joining or leaving rebalances (and redelivers) the others' work.
+fn group(dest: &str, role: &str) -> String {
+    format!("{role}-{}", dest.rsplit('-').next().unwrap_or(dest))
+}
+
 fn consumer_toml(binding: &str, destination: &str, group: Option<&str>, extra: &str) -> String {
     let mut t = format!("[bindings.{binding}]\ndestination = \"{destination}\"\n");
     if let Some(g) = group {
@@ -251,7 +258,8 @@ fn ids(v: &[Message<Probe>]) -> HashSet<u64> {
 pub async fn groups_each_get_every_message(h: &dyn Harness) -> Result<()> {
     let dest = unique("groups");
     let (a, b) = (Collector::default(), Collector::default());
-    let toml = consumer_toml("a-in", &dest, Some("group-a"), "") + &consumer_toml("b-in", &dest, Some("group-b"), "");
+    let toml = consumer_toml("a-in", &dest, Some(&group(&dest, "group-a")), "")
+        + &consumer_toml("b-in", &dest, Some(&group(&dest, "group-b")), "");
     let app = start(h, &toml, vec![a.sink("a", "a-in"), b.sink("b", "b-in")]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     publish(&pubr, (0..20).map(|i| probe(i, "k", i))).await?;
@@ -273,7 +281,7 @@ pub async fn groups_each_get_every_message(h: &dyn Harness) -> Result<()> {
 pub async fn group_members_split_messages(h: &dyn Harness) -> Result<()> {
     let dest = unique("split");
     let (a, b) = (Collector::default(), Collector::default());
-    let toml = consumer_toml("in", &dest, Some("workers"), "");
+    let toml = consumer_toml("in", &dest, Some(&group(&dest, "workers")), "");
     let app_a = start(h, &toml, vec![a.sink("w", "in")]).await?;
     let app_b = start(h, &toml, vec![b.sink("w", "in")]).await?;
     let pubr = publisher(h, &dest, 4).await?;
@@ -366,7 +374,8 @@ pub async fn per_key_order_with_concurrency(h: &dyn Harness) -> Result<()> {
         }
     })
     .input("in");
-    let app = start(h, &consumer_toml("in", &dest, Some("ordered"), "concurrency = 4\n"), vec![sink]).await?;
+    let app =
+        start(h, &consumer_toml("in", &dest, Some(&group(&dest, "ordered")), "concurrency = 4\n"), vec![sink]).await?;
     let pubr = publisher(h, &dest, 4).await?;
     let keys = 7u64; // coprime with the concurrency, so no accidental key-to-worker mapping
     let per_key = 25u64;
@@ -413,12 +422,15 @@ pub async fn retry_with_backoff_then_dead_letter(h: &dyn Harness) -> Result<()> 
     })
     .input("in");
     let extra = "max-attempts = 3\nbackoff-initial = \"100ms\"\nbackoff-multiplier = 2.0\nbackoff-max = \"1s\"\n";
-    let mut toml = format!("[bindings.in]\ndestination = \"{dest}\"\ngroup = \"billing\"\n[bindings.in.consumer]\n");
+    let mut toml = format!(
+        "[bindings.in]\ndestination = \"{dest}\"\ngroup = \"{}\"\n[bindings.in.consumer]\n",
+        group(&dest, "billing")
+    );
     toml.push_str(extra);
     let app = start(h, &toml, vec![sink]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     publish(&pubr, [probe(1, "k", 0)]).await?;
-    let dead = h.dead_letters(&dest, "billing", 1, h.timeout()).await?;
+    let dead = h.dead_letters(&dest, &group(&dest, "billing"), 1, h.timeout()).await?;
     ensure(dead.len() == 1, || format!("expected 1 dead letter, got {}", dead.len()))?;
     let d = dead[0].headers();
     ensure(d.get_str("x-original-destination") == Some(dest.as_str()), || format!("x-original-destination: {d:?}"))?;
@@ -457,7 +469,7 @@ pub async fn retry_with_backoff_then_dead_letter(h: &dyn Harness) -> Result<()> 
 pub async fn undecodable_goes_straight_to_dead_letter(h: &dyn Harness) -> Result<()> {
     let dest = unique("poison");
     let good = Collector::default();
-    let toml = consumer_toml("in", &dest, Some("billing"), "max-attempts = 5\n");
+    let toml = consumer_toml("in", &dest, Some(&group(&dest, "billing")), "max-attempts = 5\n");
     let app = start(h, &toml, vec![good.sink("typed", "in")]).await?;
     let pubr = start(h, &format!("[bindings.raw]\ndestination = \"{dest}\"\n"), Vec::new()).await?;
     let raw = pubr.source::<String>("raw")?;
@@ -473,7 +485,7 @@ pub async fn undecodable_goes_straight_to_dead_letter(h: &dyn Harness) -> Result
     let typed = pubr.source::<Probe>("raw")?;
     typed.send(probe(7, "k", 0)).await?;
     good.wait_until(h.timeout(), "the good message after three bad ones", |v| ids(v).contains(&7)).await?;
-    let dead = h.dead_letters(&dest, "billing", 3, h.timeout()).await?;
+    let dead = h.dead_letters(&dest, &group(&dest, "billing"), 3, h.timeout()).await?;
     ensure(dead.len() == 3, || format!("expected 3 dead letters, got {}", dead.len()))?;
     for d in &dead {
         let hd = d.headers();
@@ -512,11 +524,11 @@ pub async fn panicking_handler_is_isolated(h: &dyn Harness) -> Result<()> {
         }
     })
     .input("in");
-    let app = start(h, &consumer_toml("in", &dest, Some("g"), "max-attempts = 2\n"), vec![sink]).await?;
+    let app = start(h, &consumer_toml("in", &dest, Some(&group(&dest, "g")), "max-attempts = 2\n"), vec![sink]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     publish(&pubr, [probe(1, "ok", 0), probe(2, "boom", 0), probe(3, "ok", 1)]).await?;
     good.wait_until(h.timeout(), "messages around the panicking one", |v| ids(v) == HashSet::from([1, 3])).await?;
-    let dead = h.dead_letters(&dest, "g", 1, h.timeout()).await?;
+    let dead = h.dead_letters(&dest, &group(&dest, "g"), 1, h.timeout()).await?;
     let hd = dead.first().map(|d| d.headers().clone()).unwrap_or_default();
     ensure(hd.get_str("x-exception-kind") == Some("panic"), || format!("x-exception-kind: {hd:?}"))?;
     ensure(hd.get_str("x-exception-message") == Some("handler exploded on purpose"), || format!("{hd:?}"))?;
@@ -550,7 +562,7 @@ pub async fn unfinished_work_is_redelivered(h: &dyn Harness) -> Result<()> {
         }
     })
     .input("in");
-    let toml = consumer_toml("in", &dest, Some("workers"), "") + "shutdown-timeout = \"200ms\"\n";
+    let toml = consumer_toml("in", &dest, Some(&group(&dest, "workers")), "") + "shutdown-timeout = \"200ms\"\n";
     let toml = format!("shutdown-timeout = \"200ms\"\n{}", toml.replace("shutdown-timeout = \"200ms\"\n", ""));
     let first = start(h, &toml, vec![stuck]).await?;
     let pubr = publisher(h, &dest, 1).await?;
@@ -562,7 +574,9 @@ pub async fn unfinished_work_is_redelivered(h: &dyn Harness) -> Result<()> {
         format!("shutdown should report the unfinished work: {res:?}")
     })?;
     let second = Collector::default();
-    let app2 = start(h, &consumer_toml("in", &dest, Some("workers"), ""), vec![second.sink("next", "in")]).await?;
+    let app2 =
+        start(h, &consumer_toml("in", &dest, Some(&group(&dest, "workers")), ""), vec![second.sink("next", "in")])
+            .await?;
     second.wait_until(h.timeout() * 2, "redelivery to the next group member", |v| ids(v).contains(&1)).await?;
     pubr.shutdown().await?;
     app2.shutdown().await
@@ -588,7 +602,7 @@ pub async fn lost_consumer_work_is_redelivered(h: &dyn Harness) -> Result<()> {
         .registered_handlers(false)
         .binder("under-test", crashing)
         .override_binder("under-test")
-        .config(Config::from_toml_str(&consumer_toml("in", &dest, Some("workers"), ""))?)
+        .config(Config::from_toml_str(&consumer_toml("in", &dest, Some(&group(&dest, "workers")), ""))?)
         .handler(first_seen.sink("first", "in"))
         .build()?
         .start()
@@ -598,7 +612,9 @@ pub async fn lost_consumer_work_is_redelivered(h: &dyn Harness) -> Result<()> {
     first_seen.wait_until(h.timeout(), "the first consumer to handle both", |v| ids(v).len() == 2).await?;
     first.shutdown().await?; // closes its binding with both deliveries unsettled at the broker
     let second = Collector::default();
-    let app2 = start(h, &consumer_toml("in", &dest, Some("workers"), ""), vec![second.sink("next", "in")]).await?;
+    let app2 =
+        start(h, &consumer_toml("in", &dest, Some(&group(&dest, "workers")), ""), vec![second.sink("next", "in")])
+            .await?;
     let result = second
         .wait_until(h.timeout() * 2, "redelivery of the lost consumer's work", |v| ids(v) == HashSet::from([1, 2]))
         .await;
@@ -633,8 +649,10 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     })
     .input("in")
     .output("out");
-    let toml =
-        format!("{}[bindings.out]\ndestination = \"{dest_out}\"\n", consumer_toml("in", &dest_in, Some("relay"), ""));
+    let toml = format!(
+        "{}[bindings.out]\ndestination = \"{dest_out}\"\n",
+        consumer_toml("in", &dest_in, Some(&group(&dest_in, "relay")), "")
+    );
     let app = App::builder()
         .registered_handlers(false)
         .binder("under-test", watched)
@@ -699,8 +717,8 @@ pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
     .output("out");
     let toml = format!(
         "{}{}[bindings.out]\ndestination = \"{dest_out}\"\n",
-        consumer_toml("in", &dest_in, Some("relay"), ""),
-        consumer_toml("seen", &dest_out, Some("check"), "")
+        consumer_toml("in", &dest_in, Some(&group(&dest_in, "relay")), ""),
+        consumer_toml("seen", &dest_out, Some(&group(&dest_out, "check")), "")
     );
     let app = start(h, &toml, vec![relay, out.sink("check", "seen")]).await?;
     let pubr = publisher(h, &dest_in, 1).await?;
@@ -749,7 +767,7 @@ pub async fn correlation_and_trace_propagate(h: &dyn Harness) -> Result<()> {
 pub async fn headers_round_trip(h: &dyn Harness) -> Result<()> {
     let dest = unique("headers");
     let seen = Collector::default();
-    let app = start(h, &consumer_toml("in", &dest, Some("g"), ""), vec![seen.sink("s", "in")]).await?;
+    let app = start(h, &consumer_toml("in", &dest, Some(&group(&dest, "g")), ""), vec![seen.sink("s", "in")]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     let binary: Vec<u8> = vec![0, 1, 127, 128, 254, 255];
     let long = "x".repeat(300);
@@ -793,7 +811,7 @@ pub async fn graceful_shutdown_drains_in_flight(h: &dyn Harness) -> Result<()> {
         }
     })
     .input("in");
-    let app = start(h, &consumer_toml("in", &dest, Some("drain"), ""), vec![slow]).await?;
+    let app = start(h, &consumer_toml("in", &dest, Some(&group(&dest, "drain")), ""), vec![slow]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     publish(&pubr, [probe(1, "k", 0)]).await?;
     started.wait_until(h.timeout(), "the slow handler to start", |v| !v.is_empty()).await?;
@@ -801,7 +819,8 @@ pub async fn graceful_shutdown_drains_in_flight(h: &dyn Harness) -> Result<()> {
     ensure(finished.load(Ordering::SeqCst), || "shutdown returned before the in-flight handler finished".into())?;
     // The drained message was acknowledged: the next member of the group sees only new work.
     let next = Collector::default();
-    let app2 = start(h, &consumer_toml("in", &dest, Some("drain"), ""), vec![next.sink("next", "in")]).await?;
+    let app2 =
+        start(h, &consumer_toml("in", &dest, Some(&group(&dest, "drain")), ""), vec![next.sink("next", "in")]).await?;
     publish(&pubr, [probe(2, "k", 1)]).await?;
     next.wait_until(h.timeout() * 2, "the marker message", |v| ids(v).contains(&2)).await?;
     ensure(!ids(&next.snapshot()).contains(&1), || {

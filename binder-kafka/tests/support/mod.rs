@@ -115,6 +115,12 @@ pub fn options(brokers: &str) -> KafkaOptions {
     ] {
         o.config.insert(k.into(), ConfigValue::Text(v.into()));
     }
+    // Diagnosing a run: TEST_KAFKA_DEBUG=cgrp,fetch turns on librdkafka's debug contexts
+    // (seen with RUST_LOG=librdkafka=debug).
+    if let Ok(contexts) = std::env::var("TEST_KAFKA_DEBUG") {
+        o.config.insert("debug".into(), ConfigValue::Text(contexts));
+        o.config.insert("log_level".into(), ConfigValue::Text("7".into()));
+    }
     o
 }
 
