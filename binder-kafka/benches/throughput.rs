@@ -16,6 +16,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "../../bench-support/report.rs"]
+mod report;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -276,31 +279,14 @@ fn main() {
                 report(name, n, size, &f);
                 let broker_label = if *name == "mock" { "librdkafka MockCluster" } else { "tansu 0.6.0" };
                 for (case, (raw, bindery)) in [("produce", f.produce), ("consume + commit", f.consume)] {
-                    record(serde_json::json!({ "binder": "kafka", "broker": broker_label, "case": case,
+                    report::record(serde_json::json!({ "binder": "kafka", "broker": broker_label, "case": case,
                         "payload_bytes": size, "messages": n, "raw": raw, "bindery": bindery,
-                        "peak_rss_kib": peak_rss_kib() }));
+                        "peak_rss_kib": report::peak_rss_kib() }));
                 }
             }
         }
     }
     if !full {
         println!("throughput bench: smoke run passed (run `cargo bench -p bindery-kafka` for figures)");
-    }
-}
-
-/// The process's peak resident set in KiB (Linux), for the report.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Appends one result line to `BENCH_JSON` (read by `scripts/bench`), if set.
-fn record(result: serde_json::Value) {
-    if let Some(path) = std::env::var_os("BENCH_JSON") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-        writeln!(f, "{result}").unwrap();
     }
 }

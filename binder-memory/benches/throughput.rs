@@ -9,6 +9,9 @@
 //!   the payload, with headers, acknowledgements, the retry/dead-letter pipeline and all.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../bench-support/report.rs"]
+mod report;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -239,23 +242,6 @@ async fn partitions_run(partitions: u32, n: u64) -> f64 {
     rate
 }
 
-/// The process's peak resident set in KiB (Linux), for the report.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Appends one result line to `BENCH_JSON` (read by `scripts/bench`), if set.
-fn record(result: serde_json::Value) {
-    if let Some(path) = std::env::var_os("BENCH_JSON") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-        writeln!(f, "{result}").unwrap();
-    }
-}
-
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
     if let Some(side) = std::env::var_os("BENCH_PROFILE_ONLY") {
@@ -308,7 +294,7 @@ fn main() {
     for (p, r) in &partitions {
         println!("  {p:>2} partitions  {r:>12.0} msg/s");
     }
-    let rss = peak_rss_kib();
+    let rss = report::peak_rss_kib();
     println!("peak RSS of this run: {rss} KiB");
 
     let base = serde_json::json!({ "binder": "memory", "broker": "in-process", "payload_bytes": 60, "messages": n });
@@ -319,15 +305,15 @@ fn main() {
         }
         v
     };
-    record(with(serde_json::json!({ "case": "produce+consume, 1 core", "raw": raw1, "bindery": bindery1,
+    report::record(with(serde_json::json!({ "case": "produce+consume, 1 core", "raw": raw1, "bindery": bindery1,
         "raw_p50_us": rp50, "raw_p99_us": rp99, "bindery_p50_us": bp50, "bindery_p99_us": bp99, "peak_rss_kib": rss })));
-    record(with(
+    report::record(with(
         serde_json::json!({ "case": "produce+consume, 2 cores", "raw": raw2, "bindery": bindery2, "peak_rss_kib": rss }),
     ));
     for (b, r) in bindings {
-        record(with(serde_json::json!({ "case": "scaling", "bindings": b, "bindery": r })));
+        report::record(with(serde_json::json!({ "case": "scaling", "bindings": b, "bindery": r })));
     }
     for (p, r) in partitions {
-        record(with(serde_json::json!({ "case": "scaling", "partitions": p, "bindery": r })));
+        report::record(with(serde_json::json!({ "case": "scaling", "partitions": p, "bindery": r })));
     }
 }

@@ -12,6 +12,9 @@
 //! - latency: one message at a time, publish → handler, p50/p99 over 2,000 messages.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../bench-support/report.rs"]
+mod report;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -409,32 +412,15 @@ fn main() {
         b.produce / with_headers
     );
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let rss = peak_rss_kib();
-    record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce (confirms)",
+    let rss = report::peak_rss_kib();
+    report::record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce (confirms)",
         "payload_bytes": 100, "messages": n, "raw": r.produce, "bindery": b.produce, "peak_rss_kib": rss }));
-    record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "consume (manual acks)",
+    report::record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "consume (manual acks)",
         "payload_bytes": 100, "messages": n, "raw": r.consume, "bindery": b.consume,
         "raw_p50_us": us(r.p50), "raw_p99_us": us(r.p99), "bindery_p50_us": us(b.p50), "bindery_p99_us": us(b.p99),
         "peak_rss_kib": rss }));
-    record(
+    report::record(
         serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce vs raw with the same headers",
         "payload_bytes": 100, "messages": n, "raw": with_headers, "bindery": b.produce }),
     );
-}
-
-/// The process's peak resident set in KiB (Linux), for the report.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Appends one result line to `BENCH_JSON` (read by `scripts/bench`), if set.
-fn record(result: serde_json::Value) {
-    if let Some(path) = std::env::var_os("BENCH_JSON") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-        writeln!(f, "{result}").unwrap();
-    }
 }

@@ -9,32 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindery::{App, Config, Context, Handler, HandlerError, Message, RunningApp};
+use bindery::{Context, Handler, HandlerError, Message};
 use lapin::options::BasicGetOptions;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn start(toml: &str, handlers: Vec<Handler>) -> RunningApp {
-    common::require_broker();
-    let mut b = App::builder()
-        .registered_handlers(false)
-        .binder("rabbit", Arc::new(common::binder()))
-        .override_binder("rabbit")
-        .config(Config::from_toml_str(toml).unwrap());
-    for h in handlers {
-        b = b.handler(h);
-    }
-    b.build().unwrap().start().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_settlements_ack_everything_exactly_once() {
     const N: u64 = 600;
-    let dest = unique("acks");
+    let dest = common::unique("acks");
     let seen: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
     let changed = Arc::new(Notify::new());
     let (s, c) = (seen.clone(), changed.clone());
@@ -54,7 +37,7 @@ async fn out_of_order_settlements_ack_everything_exactly_once() {
         "[bindings.in]\ndestination = \"{dest}\"\ngroup = \"g\"\n[bindings.in.consumer]\nconcurrency = 8\n\
          [bindings.out]\ndestination = \"{dest}\"\n"
     );
-    let app = start(&toml, vec![sink]).await;
+    let app = common::start(&toml, vec![sink]).await;
     let out = app.source::<Value>("out").unwrap();
     let mut pending = Vec::new();
     for id in 0..N {
@@ -89,7 +72,7 @@ async fn out_of_order_settlements_ack_everything_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_messages_are_dead_lettered_by_the_broker_with_x_death() {
-    let dest = unique("reject");
+    let dest = common::unique("reject");
     let sink = Handler::sink("fails", |_m: Message<Value>, _ctx: Context| async move {
         Err::<(), _>(HandlerError::new("always fails"))
     })
@@ -100,7 +83,7 @@ async fn rejected_messages_are_dead_lettered_by_the_broker_with_x_death() {
         "[bindings.in]\ndestination = \"{dest}\"\ngroup = \"g\"\n[bindings.in.consumer]\nmax-attempts = 1\ndead-letter = false\n\
          [bindings.out]\ndestination = \"{dest}\"\n"
     );
-    let app = start(&toml, vec![sink]).await;
+    let app = common::start(&toml, vec![sink]).await;
     app.source::<Value>("out")
         .unwrap()
         .send_message(Message::new(json!({"id": 1})).with_header("tenant", "acme"))

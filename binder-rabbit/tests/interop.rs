@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bindery::{App, Config, Context, Handler, HandlerError, Message};
+use bindery::{Context, Handler, HandlerError, Message};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -32,14 +32,10 @@ fn python(args: &[&str]) -> Command {
     c
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pika_publishes_to_a_bindery_sink() {
     common::require_broker();
-    let dest = unique("interop-in");
+    let dest = common::unique("interop-in");
     let got: Arc<Mutex<Vec<Message<Order>>>> = Arc::default();
     let changed = Arc::new(Notify::new());
     let (g, c) = (got.clone(), changed.clone());
@@ -53,17 +49,7 @@ async fn pika_publishes_to_a_bindery_sink() {
     })
     .input("in");
     let toml = format!("[bindings.in]\ndestination = \"{dest}\"\ngroup = \"audit\"\n");
-    let app = App::builder()
-        .registered_handlers(false)
-        .binder("rabbit", Arc::new(common::binder()))
-        .override_binder("rabbit")
-        .config(Config::from_toml_str(&toml).unwrap())
-        .handler(sink)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let app = common::start_on(common::binder(), &toml, vec![sink]).await;
 
     // Spring's routing key for a non-partitioned destination is the destination itself.
     let out = python(&[script("publish.py").to_str().unwrap(), &common::uri(), &dest, &dest, "3"])
@@ -110,7 +96,7 @@ async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pika_reads_what_a_bindery_source_publishes() {
     common::require_broker();
-    let dest = unique("interop-out");
+    let dest = common::unique("interop-out");
     let queue = format!("{dest}.pika");
     let mut child = python(&[script("consume.py").to_str().unwrap(), &common::uri(), &dest, &queue, "2"])
         .stdout(Stdio::piped())
@@ -129,16 +115,7 @@ async fn pika_reads_what_a_bindery_source_publishes() {
     assert_eq!(next(&mut rx).await, "READY");
 
     let toml = format!("[bindings.out]\ndestination = \"{dest}\"\n");
-    let app = App::builder()
-        .registered_handlers(false)
-        .binder("rabbit", Arc::new(common::binder()))
-        .override_binder("rabbit")
-        .config(Config::from_toml_str(&toml).unwrap())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let app = common::start_on(common::binder(), &toml, vec![]).await;
     let source = app.source::<Order>("out").unwrap();
     source
         .send_message(

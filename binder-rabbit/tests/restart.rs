@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bindery::{App, Config, Context, Handler, HandlerError, Message};
+use bindery::{Context, Handler, HandlerError, Message};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
@@ -106,18 +106,7 @@ async fn messages_survive_a_broker_restart() {
          [bindings.sink-in]\ndestination = \"{dest_out}\"\ngroup = \"sink\"\n\
          [bindings.feed]\ndestination = \"{dest_in}\"\n"
     );
-    let app = App::builder()
-        .registered_handlers(false)
-        .binder("rabbit", Arc::new(common::binder()))
-        .override_binder("rabbit")
-        .config(Config::from_toml_str(&toml).unwrap())
-        .handler(relay)
-        .handler(sink)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let app = common::start_on(common::binder(), &toml, vec![relay, sink]).await;
     // `start` can return a moment before the runtime marks its consumer bindings up.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !app.health().is_up() {

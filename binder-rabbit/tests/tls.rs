@@ -40,10 +40,6 @@ fn tls_file(name: &str) -> PathBuf {
     ca_file().parent().expect("the CA path has a directory").join(name)
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
 /// Fails the test, saying what to do, when the CA file or the TLS listener is missing.
 fn require_tls_broker() {
     let ca = ca_file();
@@ -91,8 +87,8 @@ struct Seen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processor_and_sink_round_trip_over_amqps_with_headers() {
     require_tls_broker();
-    let (dest_in, dest_out) = (unique("tls-in"), unique("tls-out"));
-    let connection_name = unique("bindery-tls-test");
+    let (dest_in, dest_out) = (common::unique("tls-in"), common::unique("tls-out"));
+    let connection_name = common::unique("bindery-tls-test");
     let seen = Arc::new(Seen::default());
 
     let relay = Handler::processor("relay", |m: Message<Item>, _ctx: Context| async move {
@@ -121,18 +117,7 @@ async fn processor_and_sink_round_trip_over_amqps_with_headers() {
          [bindings.feed]\ndestination = \"{dest_in}\"\n"
     );
     let binder = RabbitBinder::new(tls_options(&connection_name)).expect("the script's CA is a valid tls-ca-file");
-    let app = App::builder()
-        .registered_handlers(false)
-        .binder("rabbit", Arc::new(binder))
-        .override_binder("rabbit")
-        .config(Config::from_toml_str(&toml).unwrap())
-        .handler(relay)
-        .handler(sink)
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .expect("consumers bind over amqps");
+    let app = common::start_on(binder, &toml, vec![relay, sink]).await;
 
     let feed = app.source::<Item>("feed").unwrap();
     let mut confirms = Vec::new();
@@ -197,7 +182,7 @@ async fn amqps_without_the_ca_is_refused_with_a_certificate_error() {
     options.reconnect_max = Duration::from_millis(200);
     let binder = RabbitBinder::new(options).unwrap();
     let started = Instant::now();
-    let Err(err) = binder.bind_producer(&ProducerSpec::output("out", unique("tls-untrusted"))).await else {
+    let Err(err) = binder.bind_producer(&ProducerSpec::output("out", common::unique("tls-untrusted"))).await else {
         panic!("a broker certificate from an unknown CA must not be trusted");
     };
     let took = started.elapsed();
@@ -217,13 +202,13 @@ async fn amqps_without_the_ca_is_refused_with_a_certificate_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificate_files_are_loaded_and_presented() {
     require_tls_broker();
-    let mut options = tls_options(&unique("bindery-tls-client-cert"));
+    let mut options = tls_options(&common::unique("bindery-tls-client-cert"));
     options.tls_cert_file = Some(tls_file("client.pem"));
     options.tls_key_file = Some(tls_file("client-key.pem"));
     let binder = RabbitBinder::new(options).expect("the script's client certificate and key are valid");
     assert!(!format!("{binder:?}").contains("PRIVATE KEY"), "the key's content is never shown");
     let producer = binder
-        .bind_producer(&ProducerSpec::output("out", unique("tls-client-cert")))
+        .bind_producer(&ProducerSpec::output("out", common::unique("tls-client-cert")))
         .await
         .expect("binds over amqps with a client certificate");
     let confirm = producer.send(bindery::RawMessage::new(bytes::Bytes::from_static(b"{}"))).await.unwrap();
@@ -233,7 +218,7 @@ async fn client_certificate_files_are_loaded_and_presented() {
 
 #[tokio::test]
 async fn missing_or_malformed_tls_files_are_config_errors_naming_key_and_path() {
-    let dir = std::env::temp_dir().join(unique("bindery-tls-config"));
+    let dir = std::env::temp_dir().join(common::unique("bindery-tls-config"));
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("no-such-ca.pem");
     let garbage = dir.join("not-a-cert.pem");

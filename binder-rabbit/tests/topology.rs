@@ -9,16 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bindery::binder::{ConsumerSpec, InputChannel};
-use bindery::{App, Binder, Config, Context, Handler, HandlerError, Message, RunningApp};
+use bindery::{App, Binder, Config, Context, Handler, HandlerError, Message};
 use bindery_rabbit::naming;
 use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
 
 #[derive(Clone, Default)]
 struct Keys {
@@ -60,19 +56,6 @@ impl Keys {
     }
 }
 
-async fn start(toml: &str, handlers: Vec<Handler>) -> RunningApp {
-    common::require_broker();
-    let mut b = App::builder()
-        .registered_handlers(false)
-        .binder("rabbit", Arc::new(common::binder()))
-        .override_binder("rabbit")
-        .config(Config::from_toml_str(toml).unwrap());
-    for h in handlers {
-        b = b.handler(h);
-    }
-    b.build().unwrap().start().await.unwrap()
-}
-
 fn find<'a>(list: &'a [Value], name: &str) -> &'a Value {
     list.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("`{name}` not declared"))
 }
@@ -87,12 +70,12 @@ fn bindings_of(destination: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_topology_is_springs() {
-    let dest = unique("topo");
+    let dest = common::unique("topo");
     let keys = Keys::default();
     let toml = format!(
         "[bindings.in]\ndestination = \"{dest}\"\ngroup = \"billing\"\n[bindings.anon]\ndestination = \"{dest}\"\n[bindings.out]\ndestination = \"{dest}\"\n"
     );
-    let app = start(&toml, vec![keys.sink("s", "in"), keys.sink("a", "anon")]).await;
+    let app = common::start(&toml, vec![keys.sink("s", "in"), keys.sink("a", "anon")]).await;
     app.source::<Value>("out").unwrap().send(json!({"key": "k"})).await.unwrap();
     keys.wait_for(2, "the group and the anonymous subscriber").await;
 
@@ -133,19 +116,19 @@ async fn group_topology_is_springs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_routing_follows_java_hash_codes() {
-    let dest = unique("parts");
+    let dest = common::unique("parts");
     let consumer = |index: u32| {
         format!(
             "instance-index = {index}\ninstance-count = 2\n[bindings.in]\ndestination = \"{dest}\"\ngroup = \"p\"\n"
         )
     };
     let (k0, k1) = (Keys::default(), Keys::default());
-    let app0 = start(&consumer(0), vec![k0.sink("s", "in")]).await;
-    let app1 = start(&consumer(1), vec![k1.sink("s", "in")]).await;
+    let app0 = common::start(&consumer(0), vec![k0.sink("s", "in")]).await;
+    let app1 = common::start(&consumer(1), vec![k1.sink("s", "in")]).await;
     let producer = format!(
         "[bindings.out]\ndestination = \"{dest}\"\n[bindings.out.producer]\npartition-key = \"/key\"\npartition-count = 2\n"
     );
-    let pubr = start(&producer, Vec::new()).await;
+    let pubr = common::start(&producer, Vec::new()).await;
     let keys: Vec<String> = (0..20).map(|i| format!("customer-{i}")).collect();
     for k in &keys {
         pubr.source::<Value>("out").unwrap().send(json!({"key": k})).await.unwrap();
@@ -171,13 +154,13 @@ async fn partitioned_routing_follows_java_hash_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_ttl_and_max_length_options() {
-    let dest = unique("quorum");
+    let dest = common::unique("quorum");
     let keys = Keys::default();
     let toml = format!(
         "[bindings.in]\ndestination = \"{dest}\"\ngroup = \"q\"\n[bindings.in.options]\nquorum = true\nttl = \"1m\"\nmax-length = 1000\n\
          [bindings.out]\ndestination = \"{dest}\"\n"
     );
-    let app = start(&toml, vec![keys.sink("s", "in")]).await;
+    let app = common::start(&toml, vec![keys.sink("s", "in")]).await;
     app.source::<Value>("out").unwrap().send(json!({"key": "q"})).await.unwrap();
     keys.wait_for(1, "the quorum queue consumer").await;
     let queues = common::admin_list("queues");
@@ -192,7 +175,7 @@ async fn quorum_ttl_and_max_length_options() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declare_false_uses_existing_infrastructure() {
-    let dest = unique("legacy");
+    let dest = common::unique("legacy");
     let queue = naming::group_queue(&dest, "old");
     // Infrastructure someone else made: a direct exchange and a queue with its own binding.
     let conn = common::connect().await;
@@ -217,7 +200,7 @@ async fn declare_false_uses_existing_infrastructure() {
     let toml = format!(
         "[bindings.in]\ndestination = \"{dest}\"\ngroup = \"old\"\n[bindings.in.consumer]\ndead-letter = false\n[bindings.in.options]\ndeclare = false\n"
     );
-    let app = start(&toml, vec![keys.sink("s", "in")]).await;
+    let app = common::start(&toml, vec![keys.sink("s", "in")]).await;
     let props = lapin::BasicProperties::default().with_content_type("application/json".into());
     ch.basic_publish(
         dest.as_str().into(),
@@ -240,7 +223,7 @@ async fn declare_false_uses_existing_infrastructure() {
 
     // A queue that does not exist is a clear binding error, not a silent declaration.
     let binder = common::binder();
-    let mut spec = ConsumerSpec::new("in", unique("missing"), Some("g".into()));
+    let mut spec = ConsumerSpec::new("in", common::unique("missing"), Some("g".into()));
     spec.options.insert("declare".into(), json!(false));
     let (tx, _rx) = InputChannel::bounded(8);
     let Err(err) = binder.bind_consumer(&spec, tx).await else { panic!("binding to a missing queue must fail") };

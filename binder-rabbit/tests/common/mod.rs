@@ -121,3 +121,27 @@ pub fn admin_list(what: &str) -> Vec<serde_json::Value> {
     );
     serde_json::from_slice(&out.stdout).expect("rabbitmqadmin prints JSON")
 }
+
+/// A name no other run uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Starts an app from `toml` with `handlers` on `binder` (no registered handlers).
+pub async fn start_on(binder: RabbitBinder, toml: &str, handlers: Vec<bindery::Handler>) -> bindery::RunningApp {
+    let mut b = bindery::App::builder()
+        .registered_handlers(false)
+        .binder("rabbit", std::sync::Arc::new(binder))
+        .override_binder("rabbit")
+        .config(bindery::Config::from_toml_str(toml).unwrap());
+    for h in handlers {
+        b = b.handler(h);
+    }
+    b.build().unwrap().start().await.unwrap()
+}
+
+/// Starts an app on the local test broker (failing loudly when it is down).
+pub async fn start(toml: &str, handlers: Vec<bindery::Handler>) -> bindery::RunningApp {
+    require_broker();
+    start_on(binder(), toml, handlers).await
+}

@@ -1,0 +1,23 @@
+//! What every binder's throughput bench shares: the process's peak memory and the result lines
+//! `scripts/bench` collects into `docs/bench/REPORT.md`. Included by each bench with
+//! `#[path = "../../bench-support/report.rs"] mod report;`.
+
+/// The process's peak resident set in KiB (Linux `VmHWM`; 0 where it is not reported).
+pub(crate) fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Appends one result line to the file named by `BENCH_JSON` (read by `scripts/bench`), if set.
+pub(crate) fn record(result: serde_json::Value) {
+    if let Some(path) = std::env::var_os("BENCH_JSON") {
+        use std::io::Write;
+        let written =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| writeln!(f, "{result}"));
+        if let Err(e) = written {
+            panic!("cannot append to BENCH_JSON file {}: {e}", path.to_string_lossy());
+        }
+    }
+}
