@@ -1,4 +1,4 @@
-//! Shared pieces of the out-of-process runs (`crash.rs`, `broker_restart.rs`): the relay
+//! Shared pieces of the out-of-process runs (`crash.rs`, `broker_restart.rs`, `poison.rs`): the relay
 //! service as a child process, its config on a given broker, a feeder, and the record of what
 //! reached the sink.
 
@@ -194,6 +194,11 @@ destination = "crash-in-{tag}"
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What the running incarnation of the service has logged so far (its stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("relay-{}.log", self.starts))).unwrap_or_default()
     }
 
     /// Ids recorded so far: (distinct, total lines). A line torn by SIGKILL is not counted; its
