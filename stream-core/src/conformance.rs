@@ -629,7 +629,8 @@ pub async fn lost_consumer_work_is_redelivered(h: &dyn Harness) -> Result<()> {
     app2.shutdown().await
 }
 
-/// An input is acknowledged only after the broker confirmed every output it produced.
+/// An input is acknowledged only after the broker confirmed every output it produced, and
+/// waiting for those confirmations does not hold up the next input (the worker goes on).
 ///
 /// ```no_run
 /// // In a binder's test crate, with a Harness for its broker:
@@ -643,9 +644,16 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     let log: Arc<EventLog> = Arc::default();
     let changed = &log.changed;
     let watched = Arc::new(Watched { inner: h.binder(), log: log.clone() });
-    let relay = Handler::processor("relay", |m: Message<Probe>, _ctx: Context| async move {
-        let p = m.into_payload();
-        Ok::<_, HandlerError>(vec![Message::new(p.clone()), Message::new(Probe { id: p.id + 1000, ..p })])
+    let handled = log.clone();
+    let relay = Handler::processor("relay", move |m: Message<Probe>, _ctx: Context| {
+        let handled = handled.clone();
+        async move {
+            if let Some(id) = m.headers().id() {
+                handled.push(Event::Handled(id.to_string()));
+            }
+            let p = m.into_payload();
+            Ok::<_, HandlerError>(vec![Message::new(p.clone()), Message::new(Probe { id: p.id + 1000, ..p })])
+        }
     })
     .input("in")
     .output("out");
@@ -678,6 +686,15 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
         }
     }
     let events = log.snapshot();
+    // Confirmations take CONFIRM_DELAY each; had the worker waited for them, no input would be
+    // handled before the one ahead of it was acknowledged.
+    let first_ack = events.iter().position(|e| matches!(e, Event::Acked(_))).unwrap_or(events.len());
+    let handled_before = events[..first_ack].iter().filter(|e| matches!(e, Event::Handled(_))).count();
+    ensure(handled_before >= 2, || {
+        format!(
+            "only {handled_before} input(s) handled before the first acknowledgement: the worker waited for confirmations: {events:?}"
+        )
+    })?;
     for (i, e) in events.iter().enumerate() {
         if let Event::Acked(id) = e {
             let confirmed = events[..i].iter().filter(|e| matches!(e, Event::Confirmed(c) if c == id)).count();
@@ -909,6 +926,8 @@ macro_rules! conformance_tests {
 
 #[derive(Clone, Debug, PartialEq)]
 enum Event {
+    /// The handler ran for the input with this id.
+    Handled(String),
     /// An output whose correlation id is this input id was confirmed.
     Confirmed(String),
     /// The input with this id was acknowledged.
@@ -936,6 +955,9 @@ impl EventLog {
     }
 }
 
+/// How long the instrumented binder holds back every confirmation.
+const CONFIRM_DELAY: Duration = Duration::from_millis(200);
+
 struct Watched {
     inner: Arc<dyn Binder>,
     log: Arc<EventLog>,
@@ -953,8 +975,8 @@ impl Producer for WatchedProducer {
         let confirmation = self.inner.send(message).await?;
         let log = self.log.clone();
         Ok(Confirmation::from_future(async move {
-            // Slow confirmations make an early ack visible.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Slow confirmations make an early ack, and a worker waiting for them, visible.
+            tokio::time::sleep(CONFIRM_DELAY).await;
             let r = confirmation.await;
             if r.is_ok() {
                 log.push(Event::Confirmed(correlation));

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::Failure;
-use crate::binder::{AckHandle, Delivery, Settlement};
+use crate::binder::{AckHandle, Confirmation, Delivery, Settlement};
 use crate::config::ConsumerConfig;
 use crate::error::Result;
 use crate::handler::{HandlerEnv, HandlerFn, HandlerFuture, Invocation, Outputs};
@@ -200,6 +200,13 @@ impl DeadLetter {
 /// Publishes every output (returned and sent through the context) and waits until the broker
 /// confirmed all of them.
 pub(crate) async fn publish_outputs(inv: &Invocation, outputs: Outputs) -> Result<()> {
+    confirm_all(send_outputs(inv, outputs).await?).await
+}
+
+/// Publishes every output (returned and sent through the context) and returns the
+/// confirmations still outstanding (those already confirmed are left out; one already failed
+/// is the error).
+pub(crate) async fn send_outputs(inv: &Invocation, outputs: Outputs) -> Result<Vec<Confirmation>> {
     let mut items = outputs.items;
     if inv.state.has_sends.load(std::sync::atomic::Ordering::Acquire) {
         if let Ok(mut sends) = inv.state.sends.lock() {
@@ -207,10 +214,10 @@ pub(crate) async fn publish_outputs(inv: &Invocation, outputs: Outputs) -> Resul
         }
     }
     if items.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let inbound = inv.raw().headers();
-    let mut confirmations = Vec::with_capacity(items.len());
+    let mut pending = Vec::new();
     for (binding, mut raw) in items {
         propagate(inbound, raw.headers_mut());
         let out = match binding {
@@ -221,13 +228,30 @@ pub(crate) async fn publish_outputs(inv: &Invocation, outputs: Outputs) -> Resul
                 .ok_or_else(|| crate::Error::binding(&inv.env.handler, "handler has no output binding"))?,
             Some(name) => inv.env.runtime.output(&name)?,
         };
-        confirmations.push(out.send(raw).await?);
+        let mut confirmation = out.send(raw).await?;
+        // Brokers that confirm at once (the memory binder) settle inline, without a task.
+        match Pin::new(&mut confirmation).poll(&mut TaskContext::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(result) => result?,
+            Poll::Pending => pending.push(confirmation),
+        }
     }
+    Ok(pending)
+}
+
+/// Waits for every confirmation; the first failure is the error.
+pub(crate) async fn confirm_all(confirmations: Vec<Confirmation>) -> Result<()> {
     for c in confirmations {
         c.await?;
     }
     Ok(())
 }
+
+/// How many inputs of one consumer binding may wait for their outputs' broker confirmations at
+/// once. The worker moves on to the next input meanwhile (a confirmation takes a broker round
+/// trip, or a producer's linger: waiting for each in turn would cap a processor at a few
+/// hundred messages per second); each input is still acknowledged only after its outputs were
+/// confirmed.
+pub(crate) const CONFIRM_WINDOW: u32 = 512;
 
 // ---------------------------------------------------------------- composition
 
@@ -239,6 +263,8 @@ pub(crate) struct Pipeline {
     pub(crate) dead_letter: Option<DeadLetter>,
     pub(crate) binding: String,
     pub(crate) cancel: CancellationToken,
+    /// Inputs whose outputs await confirmation hold one permit each (of [`CONFIRM_WINDOW`]).
+    pub(crate) confirming: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pipeline {
@@ -251,8 +277,13 @@ impl Pipeline {
             Ok(()) => retry(&self.retry, &self.func, &inv, &self.cancel).await,
         };
         let settlement = match attempts {
-            Attempts::Succeeded(outputs) => match publish_outputs(&inv, outputs).await {
-                Ok(()) => Settlement::Ack,
+            Attempts::Succeeded(outputs) => match send_outputs(&inv, outputs).await {
+                Ok(pending) if pending.is_empty() => Settlement::Ack,
+                Ok(pending) => {
+                    drop(inv);
+                    self.settle_when_confirmed(pending, ack).await;
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(binding = %self.binding, error = %e, "outputs not confirmed; the input will be redelivered");
                     self.pause_before_redelivery().await;
@@ -263,6 +294,50 @@ impl Pipeline {
             Attempts::Failed(failure, attempts) => self.fail(&inv, failure, attempts).await,
         };
         settle(ack, settlement);
+    }
+
+    /// Acknowledges the input once its outputs are confirmed, off the worker: it goes on with
+    /// the next input while at most [`CONFIRM_WINDOW`] inputs wait (then it waits too).
+    async fn settle_when_confirmed(&self, pending: Vec<Confirmation>, ack: AckHandle) {
+        let Ok(permit) = self.confirming.clone().acquire_owned().await else {
+            // The window is never closed; settle in place if it were.
+            let settlement = self.settlement_after(confirm_all(pending).await).await;
+            return settle(ack, settlement);
+        };
+        let (binding, pause, cancel) = (self.binding.clone(), self.retry.max, self.cancel.clone());
+        tokio::spawn(async move {
+            let settlement = match confirm_all(pending).await {
+                Ok(()) => Settlement::Ack,
+                Err(e) => {
+                    tracing::warn!(%binding, error = %e, "outputs not confirmed; the input will be redelivered");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                    Settlement::Requeue
+                }
+            };
+            settle(ack, settlement);
+            drop(permit);
+        });
+    }
+
+    async fn settlement_after(&self, confirmed: Result<()>) -> Settlement {
+        match confirmed {
+            Ok(()) => Settlement::Ack,
+            Err(e) => {
+                tracing::warn!(binding = %self.binding, error = %e, "outputs not confirmed; the input will be redelivered");
+                self.pause_before_redelivery().await;
+                Settlement::Requeue
+            }
+        }
+    }
+
+    /// Waits until every input waiting for confirmations was settled (before the binding closes).
+    pub(crate) async fn drain_confirmations(&self) {
+        if let Ok(all) = self.confirming.acquire_many(CONFIRM_WINDOW).await {
+            drop(all);
+        }
     }
 
     /// When the broker refused our outputs, redelivering at once would spin: wait the

@@ -801,6 +801,7 @@ async fn start_consumers(
                     dead_letter,
                     binding: input.clone(),
                     cancel: rt.cancel.clone(),
+                    confirming: Arc::new(tokio::sync::Semaphore::new(crate::pipeline::CONFIRM_WINDOW as usize)),
                 });
                 rt.set_health(input, Health::unknown("binding"));
                 let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -977,6 +978,7 @@ async fn consume(
                 tracing::warn!(binding = %pipeline.binding, error = %e, "stopping consumer failed");
             }
         }
+        pipeline.drain_confirmations().await;
         return end; // unstarted deliveries in `rx` drop here and are requeued
     }
     let mut queues = Vec::with_capacity(concurrency);
@@ -1021,6 +1023,7 @@ async fn consume(
     drop(rx);
     drop(queues);
     while workers.join_next().await.is_some() {} // workers finish their in-flight work
+    pipeline.drain_confirmations().await;
     end
 }
 
