@@ -174,6 +174,12 @@ impl Binder for KafkaBinder {
             ("enable.partition.eof", "false".into()),
             ("allow.auto.create.topics", "false".into()),
             ("topic.metadata.refresh.interval.ms", "10000".into()),
+            // A bounded prefetch, like a RabbitMQ prefetch count: librdkafka's own defaults
+            // (100,000 messages or 64 MiB per partition) pull a backlog into the process.
+            ("queued.min.messages", "1000".into()),
+            ("queued.max.messages.kbytes", "4096".into()),
+            // Fetch again soon after the queue drains below that bound (librdkafka waits 1 s).
+            ("fetch.queue.backoff.ms", "20".into()),
         ];
         let cfg = self.opts.client_config(&defaults, &options.config);
         let lag = Arc::new(Lag::default());

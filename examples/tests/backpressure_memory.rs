@@ -3,20 +3,35 @@
 //! ten times larger batch. The backlog waits in bounded queues (the feeder is held back), so the
 //! peak resident set of the larger run must not grow with the backlog.
 //!
+//! The same run on the brokers: RabbitMQ, and Kafka on librdkafka's mock cluster (hosted by this
+//! runner, the service connects over TCP). There the backlog waits in the broker; the service
+//! holds at most its prefetch and the runtime's bounded queues, so its peak must stay flat too.
+//!
 //! Sizes: `BACKPRESSURE_SMALL` / `BACKPRESSURE_LARGE` (defaults 10,000 / 100,000 in the test
-//! command; `scripts/prove` runs 100,000 / 1,000,000 in release mode).
+//! command; `scripts/prove` runs 100,000 / 1,000,000 in release mode), and on the brokers
+//! `BACKPRESSURE_BROKER_SMALL` / `BACKPRESSURE_BROKER_LARGE` (defaults 2,000 / 20,000;
+//! `scripts/prove` runs 100,000 / 1,000,000).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::process::Command;
+
+use support::{Broker, Scenario};
 
 fn size(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Runs the demo with `events` events; returns (peak RSS in KiB, the run's report line).
-fn run(events: u64) -> (u64, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_relay"))
+/// Runs the demo with `events` events (on the broker of `config`, a relay config file, if
+/// given); returns (peak RSS in KiB, the run's report line).
+fn run(events: u64, config: Option<&std::path::Path>) -> (u64, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
+    if let Some(config) = config {
+        command.env("RELAY_CONFIG", config);
+    }
+    let out = command
         .env("RELAY_EVENTS", events.to_string())
         .env("RELAY_SINK_WORK_US", "20")
         .env("RUST_LOG", "warn")
@@ -37,16 +52,28 @@ fn run(events: u64) -> (u64, String) {
     (rss, line)
 }
 
-#[test]
-fn peak_memory_does_not_grow_with_the_backlog() {
-    let small = size("BACKPRESSURE_SMALL", 10_000);
-    let large = size("BACKPRESSURE_LARGE", 100_000);
-    let (small_rss, small_line) = run(small);
-    let (large_rss, large_line) = run(large);
-    println!("backpressure: {small_line}; peak RSS {small_rss} KiB");
-    println!("backpressure: {large_line}; peak RSS {large_rss} KiB");
+const MEMORY: &str = "the memory binder";
+
+/// Runs the small and the large demo (each on a fresh scenario from `scenario`, if given) and
+/// checks the large run's peak stays within the small run's plus an allowance.
+fn compare(label: &str, mut scenario: impl FnMut() -> Option<Scenario>) {
+    let on_broker = label != MEMORY;
+    let (small, large) = if on_broker {
+        (size("BACKPRESSURE_BROKER_SMALL", 2_000), size("BACKPRESSURE_BROKER_LARGE", 20_000))
+    } else {
+        (size("BACKPRESSURE_SMALL", 10_000), size("BACKPRESSURE_LARGE", 100_000))
+    };
+    let s = scenario();
+    let (small_rss, small_line) = run(small, s.as_ref().map(|s| s.config.as_path()));
+    let l = scenario();
+    let (large_rss, large_line) = run(large, l.as_ref().map(|s| s.config.as_path()));
+    for dir in [s, l].into_iter().flatten().map(|s| s.dir) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    println!("backpressure on {label}: {small_line}; peak RSS {small_rss} KiB");
+    println!("backpressure on {label}: {large_line}; peak RSS {large_rss} KiB");
     println!(
-        "backpressure: peak RSS ratio {:.2} for {}x the events",
+        "backpressure on {label}: peak RSS ratio {:.2} for {}x the events",
         large_rss as f64 / small_rss as f64,
         large / small
     );
@@ -55,6 +82,30 @@ fn peak_memory_does_not_grow_with_the_backlog() {
     let allowance = small_rss / 4 + 4 * 1024;
     assert!(
         large_rss <= small_rss + allowance,
-        "peak RSS grew with the backlog: {small_rss} KiB for {small} events, {large_rss} KiB for {large}"
+        "{label}: peak RSS grew with the backlog: {small_rss} KiB for {small} events, {large_rss} KiB for {large}"
     );
+}
+
+#[test]
+fn peak_memory_does_not_grow_with_the_backlog() {
+    compare(MEMORY, || None);
+}
+
+#[test]
+fn peak_memory_does_not_grow_with_the_backlog_on_rabbitmq() {
+    let broker = support::rabbit();
+    compare("RabbitMQ", || Some(Scenario::new(&broker)));
+}
+
+#[test]
+fn peak_memory_does_not_grow_with_the_backlog_on_kafka_mock_cluster() {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("a librdkafka mock cluster");
+    let broker = Broker::Kafka { label: "kafka-mock", brokers: cluster.bootstrap_servers() };
+    compare("Kafka (mock cluster)", || {
+        let scenario = Scenario::new(&broker);
+        for topic in scenario.kafka_topics() {
+            cluster.create_topic(&topic, 4, 1).expect("mock topic");
+        }
+        Some(scenario)
+    });
 }

@@ -124,8 +124,18 @@ async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let app = app().await?.start().await?;
     let input = app.source::<Event>("relay-feed")?;
+    // Pipelined: up to 1,024 sends wait for their broker confirmations at once.
+    let mut pending = std::collections::VecDeque::new();
     for id in 0..events {
-        input.send(Event { id, poison: false, body: "x".repeat(64) }).await?;
+        pending.push_back(input.dispatch(Message::new(Event { id, poison: false, body: "x".repeat(64) })).await?);
+        if pending.len() >= 1024 {
+            if let Some(confirmation) = pending.pop_front() {
+                confirmation.await?;
+            }
+        }
+    }
+    for confirmation in pending {
+        confirmation.await?;
     }
     RECORDED.wait_for(events as usize, Duration::from_secs(600)).await?;
     app.shutdown().await?;
