@@ -114,12 +114,19 @@ async fn messages_survive_a_broker_restart() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    // The feed keeps up to 500 publishes in flight and counts what the broker confirmed.
+    // The feed keeps up to 500 publishes in flight and counts what the broker confirmed. It
+    // publishes the second half only once the restart begins, so messages flow through the
+    // restart however fast the first half went.
     let feed = app.source::<Item>("feed").unwrap();
+    let restarting = Arc::new(tokio::sync::Notify::new());
+    let second_half = restarting.clone();
     let publisher = tokio::spawn(async move {
         let mut pending = FuturesUnordered::new();
         let mut failed = Vec::new();
         for id in 0..MESSAGES {
+            if id == MESSAGES / 2 {
+                second_half.notified().await;
+            }
             if pending.len() >= 500 {
                 if let Some((id, Err(e))) = pending.next().await {
                     failed.push((id, e));
@@ -155,6 +162,7 @@ async fn messages_survive_a_broker_restart() {
     let (mut went_down, mut port_closed) = (false, false);
     let mut broker_back: Option<Instant> = None;
     let mut healthy_again: Option<Instant> = None;
+    restarting.notify_one();
     let restart = tokio::task::spawn_blocking(restart_broker);
     tokio::pin!(restart);
     let restart_took = loop {

@@ -17,7 +17,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Broker, Scenario, feed, rabbit, terminate};
+use support::{Broker, Scenario, feed_ids, rabbit, terminate};
 
 /// How long the MockCluster broker stays down at least.
 const MOCK_DOWN_FOR: Duration = Duration::from_secs(5);
@@ -30,7 +30,9 @@ fn messages(default: u64) -> u64 {
 }
 
 /// Runs the relay on `broker` (after `prepare` readied the broker for the scenario), calls
-/// `restart` once a quarter of the events were recorded, and checks every event arrives.
+/// `restart` once a quarter of the events were recorded, and checks every event arrives. The
+/// second half of the events is fed from the moment the restart begins, so events flow through
+/// the restart however fast the first half went.
 async fn restart_run(broker: Broker, n: u64, prepare: impl FnOnce(&Scenario), restart: impl FnOnce(&Scenario)) {
     println!("broker restart run on {}: {n} events", broker.label());
     let mut scenario = Scenario::new(&broker);
@@ -38,7 +40,7 @@ async fn restart_run(broker: Broker, n: u64, prepare: impl FnOnce(&Scenario), re
     let child = scenario.start();
     let started = Instant::now();
     let config = scenario.config.clone();
-    let feeder = tokio::spawn(async move { feed(&config, n).await });
+    let first_half = tokio::spawn(async move { feed_ids(&config, 0..n / 2).await });
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while (scenario.recorded().0.len() as u64) < n / 4 {
@@ -46,6 +48,8 @@ async fn restart_run(broker: Broker, n: u64, prepare: impl FnOnce(&Scenario), re
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let down_at = Instant::now();
+    let config = scenario.config.clone();
+    let second_half = tokio::spawn(async move { feed_ids(&config, n / 2..n).await });
     tokio::task::block_in_place(|| restart(&scenario));
     let back_at = Instant::now();
     // Resumed = the sink records something it had not before the broker came back.
@@ -59,7 +63,8 @@ async fn restart_run(broker: Broker, n: u64, prepare: impl FnOnce(&Scenario), re
         assert!(Instant::now() < resume_deadline, "the relay did not resume within 120s of the broker's restart");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    feeder.await.unwrap().unwrap();
+    first_half.await.unwrap().unwrap();
+    second_half.await.unwrap().unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let (ids, total) = loop {

@@ -235,12 +235,17 @@ pub fn terminate(mut child: Child) {
 /// broker did not confirm (it may be restarting) is sent again until it is: the feeder is
 /// at-least-once too.
 pub async fn feed(config: &Path, n: u64) -> bindery::Result<()> {
+    feed_ids(config, 0..n).await
+}
+
+/// Feeds the events with the ids in `ids` (see [`feed`]).
+pub async fn feed_ids(config: &Path, ids: std::ops::Range<u64>) -> bindery::Result<()> {
     let app = bindery::App::builder().config_file(config).registered_handlers(false).build()?.start().await?;
     let source = app.source::<Event>("relay-feed")?;
     let event = |id| Message::new(Event { id, poison: false, body: String::new() });
     let mut pending = std::collections::VecDeque::new();
     let mut resent = 0u64;
-    for id in 0..n {
+    for id in ids {
         match source.dispatch(event(id)).await {
             Ok(c) => pending.push_back((id, c)),
             Err(_) => resend(&source, event(id), &mut resent).await?,
