@@ -19,7 +19,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Broker, Params, Rng, Scenario, feed, rabbit, tansu, terminate};
+use support::{Broker, Params, Rng, Scenario, feed_ids, rabbit, tansu, terminate};
 
 /// The whole run on one broker; returns the duplicate count.
 async fn crash_run(broker: Broker, prepare: impl FnOnce(&Scenario)) -> u64 {
@@ -37,9 +37,14 @@ async fn crash_run(broker: Broker, prepare: impl FnOnce(&Scenario)) -> u64 {
     let mut child = scenario.start();
     let started = Instant::now();
 
-    let config = scenario.config.clone();
+    // The events are fed in one segment per incarnation: the next segment from the moment of
+    // each restart, so every incarnation has work to be killed in, however fast the flow is.
     let n = p.messages;
-    let feeder = tokio::spawn(async move { feed(&config, n).await });
+    let segments = u64::from(p.kills) + 1;
+    let segment = |i: u64| i * n / segments..(i + 1) * n / segments;
+    let config = scenario.config.clone();
+    let first = segment(0);
+    let mut feeders = vec![tokio::spawn(async move { feed_ids(&config, first).await })];
 
     let mut rng = Rng::new(p.seed);
     let mut kill_log = Vec::new();
@@ -62,6 +67,9 @@ async fn crash_run(broker: Broker, prepare: impl FnOnce(&Scenario)) -> u64 {
         child.wait().unwrap();
         let t = Instant::now();
         progress_mark = scenario.recorded().1;
+        let config = scenario.config.clone();
+        let next = segment(u64::from(k) + 1);
+        feeders.push(tokio::spawn(async move { feed_ids(&config, next).await }));
         child = tokio::task::block_in_place(|| scenario.start());
         kill_log.push(format!(
             "kill {} at {:?} with {before} recorded; back in {:?}",
@@ -70,7 +78,9 @@ async fn crash_run(broker: Broker, prepare: impl FnOnce(&Scenario)) -> u64 {
             t.elapsed()
         ));
     }
-    feeder.await.unwrap().unwrap();
+    for feeder in feeders {
+        feeder.await.unwrap().unwrap();
+    }
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let (ids, total) = loop {
