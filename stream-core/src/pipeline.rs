@@ -284,11 +284,7 @@ impl Pipeline {
                     self.settle_when_confirmed(pending, ack).await;
                     return;
                 }
-                Err(e) => {
-                    tracing::warn!(binding = %self.binding, error = %e, "outputs not confirmed; the input will be redelivered");
-                    self.pause_before_redelivery().await;
-                    Settlement::Requeue
-                }
+                Err(e) => after_confirmation(Err(e), &self.binding, self.retry.max, &self.cancel).await,
             },
             Attempts::Interrupted => Settlement::Requeue,
             Attempts::Failed(failure, attempts) => self.fail(&inv, failure, attempts).await,
@@ -299,53 +295,21 @@ impl Pipeline {
     /// Acknowledges the input once its outputs are confirmed, off the worker: it goes on with
     /// the next input while at most [`CONFIRM_WINDOW`] inputs wait (then it waits too).
     async fn settle_when_confirmed(&self, pending: Vec<Confirmation>, ack: AckHandle) {
-        let Ok(permit) = self.confirming.clone().acquire_owned().await else {
-            // The window is never closed; settle in place if it were.
-            let settlement = self.settlement_after(confirm_all(pending).await).await;
-            return settle(ack, settlement);
-        };
         let (binding, pause, cancel) = (self.binding.clone(), self.retry.max, self.cancel.clone());
+        // The window is never closed; without a permit the input simply settles in place.
+        let Ok(permit) = self.confirming.clone().acquire_owned().await else {
+            return settle(ack, after_confirmation(confirm_all(pending).await, &binding, pause, &cancel).await);
+        };
         tokio::spawn(async move {
-            let settlement = match confirm_all(pending).await {
-                Ok(()) => Settlement::Ack,
-                Err(e) => {
-                    tracing::warn!(%binding, error = %e, "outputs not confirmed; the input will be redelivered");
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = cancel.cancelled() => {}
-                    }
-                    Settlement::Requeue
-                }
-            };
-            settle(ack, settlement);
+            settle(ack, after_confirmation(confirm_all(pending).await, &binding, pause, &cancel).await);
             drop(permit);
         });
-    }
-
-    async fn settlement_after(&self, confirmed: Result<()>) -> Settlement {
-        match confirmed {
-            Ok(()) => Settlement::Ack,
-            Err(e) => {
-                tracing::warn!(binding = %self.binding, error = %e, "outputs not confirmed; the input will be redelivered");
-                self.pause_before_redelivery().await;
-                Settlement::Requeue
-            }
-        }
     }
 
     /// Waits until every input waiting for confirmations was settled (before the binding closes).
     pub(crate) async fn drain_confirmations(&self) {
         if let Ok(all) = self.confirming.acquire_many(CONFIRM_WINDOW).await {
             drop(all);
-        }
-    }
-
-    /// When the broker refused our outputs, redelivering at once would spin: wait the
-    /// binding's largest retry delay first (cut short by shutdown).
-    async fn pause_before_redelivery(&self) {
-        tokio::select! {
-            _ = tokio::time::sleep(self.retry.max) => {}
-            _ = self.cancel.cancelled() => {}
         }
     }
 
@@ -358,7 +322,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     tracing::error!(binding = %self.binding, %failure, error = %e, "dead letter not confirmed; the input will be redelivered");
-                    self.pause_before_redelivery().await;
+                    pause_before_redelivery(self.retry.max, &self.cancel).await;
                     Settlement::Requeue
                 }
             },
@@ -367,6 +331,33 @@ impl Pipeline {
                 Settlement::Reject
             }
         }
+    }
+}
+
+/// The settlement of an input whose outputs were sent: ack once confirmed; if the broker
+/// refused them, requeue after a pause.
+async fn after_confirmation(
+    confirmed: Result<()>,
+    binding: &str,
+    pause: Duration,
+    cancel: &CancellationToken,
+) -> Settlement {
+    match confirmed {
+        Ok(()) => Settlement::Ack,
+        Err(e) => {
+            tracing::warn!(%binding, error = %e, "outputs not confirmed; the input will be redelivered");
+            pause_before_redelivery(pause, cancel).await;
+            Settlement::Requeue
+        }
+    }
+}
+
+/// When the broker refused our outputs, redelivering at once would spin: wait the binding's
+/// largest retry delay first (cut short by shutdown).
+async fn pause_before_redelivery(pause: Duration, cancel: &CancellationToken) {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => {}
+        _ = cancel.cancelled() => {}
     }
 }
 
