@@ -248,10 +248,14 @@ pub(crate) async fn pump(
     lost: CancellationToken,
 ) {
     let mut lanes: HashMap<i32, Arc<Lane>> = HashMap::new();
+    // One stop future for the whole loop: registering a fresh one per record costs more
+    // than the rest of the hand-off.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let record = tokio::select! {
             biased;
-            _ = stop.cancelled() => return,
+            _ = &mut stopped => return,
             r = client.recv() => r,
         };
         let record = match record {
@@ -284,7 +288,7 @@ pub(crate) async fn pump(
             // Full: wait without polling; librdkafka stops fetching when its queue fills.
             tokio::select! {
                 r = channel.send(*delivery) => if r.is_err() { return },
-                _ = stop.cancelled() => return, // the unsent delivery requeues (rewinds) on drop
+                _ = &mut stopped => return, // the unsent delivery requeues (rewinds) on drop
             }
         }
     }

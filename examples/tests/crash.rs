@@ -136,7 +136,7 @@ async fn crash_and_restart_on_kafka_mock_cluster_loses_nothing() {
     let brokers = cluster.bootstrap_servers();
     crash_run(Broker::Kafka { label: "kafka-mock", brokers }, |scenario| {
         for topic in scenario.kafka_topics() {
-            cluster.create_topic(&topic, 4, 1).expect("mock topic");
+            cluster.create_topic(&topic, support::MOCK_PARTITIONS, 1).expect("mock topic");
         }
     })
     .await;

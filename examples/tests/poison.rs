@@ -282,7 +282,7 @@ async fn poison_flood_on_kafka_mock_cluster_dead_letters_every_bad_event() {
     let brokers = cluster.bootstrap_servers();
     let prepare = |scenario: &Scenario| {
         for topic in scenario.kafka_topics() {
-            cluster.create_topic(&topic, 4, 1).expect("mock topic");
+            cluster.create_topic(&topic, support::MOCK_PARTITIONS, 1).expect("mock topic");
         }
     };
     flood(Broker::Kafka { label: "kafka-mock", brokers }, messages(2_000), &prepare).await;

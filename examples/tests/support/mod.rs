@@ -57,6 +57,12 @@ impl Broker {
     }
 }
 
+/// Partitions of each topic a run creates on librdkafka's mock cluster. The mock broker keeps
+/// only 5 MiB of records per partition and drops the oldest beyond that, read or not; spread
+/// over this many partitions, a full-size run's backlog (100,000 events of about 250 bytes)
+/// stays far inside what it keeps, so nothing is lost to the broker itself.
+pub const MOCK_PARTITIONS: i32 = 16;
+
 pub fn rabbit() -> Broker {
     Broker::Rabbit(std::env::var("TEST_RABBIT_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()))
 }
@@ -166,7 +172,7 @@ destination = "crash-in-{tag}"
     }
 
     /// Starts the service and waits until its bindings are up.
-    pub fn start(&mut self) -> Child {
+    pub fn start(&mut self) -> Service {
         self.starts += 1;
         let log = self.dir.join(format!("relay-{}.log", self.starts));
         let child = Command::new(env!("CARGO_BIN_EXE_relay"))
@@ -183,7 +189,7 @@ destination = "crash-in-{tag}"
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if text.contains("relay: ready") {
-                return child;
+                return Service(child);
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("relay exited with {status} before it was ready:\n{text}");
@@ -217,8 +223,34 @@ destination = "crash-in-{tag}"
     }
 }
 
+/// The service as a child process. Dropped while still running (a run that failed and
+/// unwound), it is killed, so a failed run never leaves a service behind consuming the broker.
+pub struct Service(Child);
+
+impl std::ops::Deref for Service {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Service {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Stops the service with SIGTERM (a graceful drain), or SIGKILL after 20 s.
-pub fn terminate(mut child: Child) {
+pub fn terminate(mut child: Service) {
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
