@@ -642,7 +642,6 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     let dest_in = unique("confirm-in");
     let dest_out = unique("confirm-out");
     let log: Arc<EventLog> = Arc::default();
-    let changed = &log.changed;
     let watched = Arc::new(Watched { inner: h.binder(), log: log.clone() });
     let handled = log.clone();
     let relay = Handler::processor("relay", move |m: Message<Probe>, _ctx: Context| {
@@ -672,17 +671,26 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
         .await?;
     let pubr = publisher(h, &dest_in, 1).await?;
     publish(&pubr, (0..5).map(|i| probe(i, "k", i))).await?;
-    let deadline = tokio::time::Instant::now() + h.timeout();
+    check_confirmed_acks(&log, 5, 2, h.timeout()).await?;
+    pubr.shutdown().await?;
+    app.shutdown().await
+}
+
+/// Waits until `inputs` inputs were acknowledged, then checks the event log: each was
+/// acknowledged only after `per_input` confirmations of what it sent, and the worker handled
+/// the next inputs meanwhile instead of waiting for those confirmations.
+async fn check_confirmed_acks(log: &EventLog, inputs: usize, per_input: usize, timeout: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let changed = changed.notified();
+        let changed = log.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let acked = log.snapshot().iter().filter(|e| matches!(e, Event::Acked(_))).count();
-        if acked >= 5 {
+        if acked >= inputs {
             break;
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return Err(fail(format!("only {acked} of 5 inputs acknowledged within {:?}", h.timeout())));
+            return Err(fail(format!("only {acked} of {inputs} inputs acknowledged within {timeout:?}")));
         }
     }
     let events = log.snapshot();
@@ -698,11 +706,56 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
     for (i, e) in events.iter().enumerate() {
         if let Event::Acked(id) = e {
             let confirmed = events[..i].iter().filter(|e| matches!(e, Event::Confirmed(c) if c == id)).count();
-            ensure(confirmed == 2, || {
-                format!("input {id} acknowledged after {confirmed} of 2 output confirmations: {events:?}")
+            ensure(confirmed == per_input, || {
+                format!("input {id} acknowledged after {confirmed} of {per_input} confirmations: {events:?}")
             })?;
         }
     }
+    Ok(())
+}
+
+/// A message that failed for good is acknowledged only once its dead letter is confirmed, and
+/// the worker goes on with the next messages while that confirmation is on its way.
+///
+/// ```no_run
+/// // In a binder's test crate, with a Harness for its broker:
+/// async fn check(h: &dyn bindery::conformance::Harness) -> bindery::Result<()> {
+///     bindery::conformance::dead_letter_confirmed_before_input_ack(h).await
+/// }
+/// ```
+pub async fn dead_letter_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
+    let dest = unique("dlq-confirm");
+    let log: Arc<EventLog> = Arc::default();
+    let watched = Arc::new(Watched { inner: h.binder(), log: log.clone() });
+    let handled = log.clone();
+    let reject = Handler::sink("reject", move |m: Message<Probe>, _ctx: Context| {
+        if let Some(id) = m.headers().id() {
+            handled.push(Event::Handled(id.to_string()));
+        }
+        async { Err::<(), _>(HandlerError::new("rejected for good")) }
+    })
+    .input("in");
+    let toml = consumer_toml(
+        "in",
+        &dest,
+        Some(&group(&dest, "rejecter")),
+        "max-attempts = 1
+",
+    );
+    let app = App::builder()
+        .registered_handlers(false)
+        .binder("under-test", watched)
+        .override_binder("under-test")
+        .config(Config::from_toml_str(&toml)?)
+        .handler(reject)
+        .build()?
+        .start()
+        .await?;
+    let pubr = publisher(h, &dest, 1).await?;
+    publish(&pubr, (0..5).map(|i| probe(i, "k", i))).await?;
+    check_confirmed_acks(&log, 5, 1, h.timeout()).await?;
+    let dead = h.dead_letters(&dest, &group(&dest, "rejecter"), 5, h.timeout()).await?;
+    ensure(dead.len() == 5, || format!("expected 5 dead letters, got {}", dead.len()))?;
     pubr.shutdown().await?;
     app.shutdown().await
 }
@@ -867,6 +920,7 @@ pub async fn run_all(h: &dyn Harness) -> Result<()> {
     unfinished_work_is_redelivered(h).await?;
     lost_consumer_work_is_redelivered(h).await?;
     outputs_confirmed_before_input_ack(h).await?;
+    dead_letter_confirmed_before_input_ack(h).await?;
     correlation_and_trace_propagate(h).await?;
     headers_round_trip(h).await?;
     graceful_shutdown_drains_in_flight(h).await
@@ -904,6 +958,7 @@ macro_rules! conformance_tests {
             unfinished_work_is_redelivered,
             lost_consumer_work_is_redelivered,
             outputs_confirmed_before_input_ack,
+            dead_letter_confirmed_before_input_ack,
             correlation_and_trace_propagate,
             headers_round_trip,
             graceful_shutdown_drains_in_flight
@@ -971,7 +1026,9 @@ struct WatchedProducer {
 #[async_trait]
 impl Producer for WatchedProducer {
     async fn send(&self, message: RawMessage) -> Result<Confirmation> {
-        let correlation = message.headers().correlation_id().unwrap_or_default().to_string();
+        // Outputs carry their input's correlation id; a dead letter carries its input's id.
+        let h = message.headers();
+        let correlation = h.correlation_id().or_else(|| h.get_str("id")).unwrap_or_default().to_string();
         let confirmation = self.inner.send(message).await?;
         let log = self.log.clone();
         Ok(Confirmation::from_future(async move {

@@ -189,9 +189,10 @@ pub(crate) fn dead_letter_message(
 }
 
 impl DeadLetter {
-    pub(crate) async fn publish(&self, original: &RawMessage, failure: &Failure, attempts: u32) -> Result<()> {
+    /// Sends the dead letter; the confirmation resolves once the broker has it.
+    pub(crate) async fn send(&self, original: &RawMessage, failure: &Failure, attempts: u32) -> Result<Confirmation> {
         let msg = dead_letter_message(original, &self.original_destination, failure, attempts);
-        self.out.send(msg).await?.await
+        self.out.send(msg).await
     }
 }
 
@@ -228,14 +229,20 @@ pub(crate) async fn send_outputs(inv: &Invocation, outputs: Outputs) -> Result<V
                 .ok_or_else(|| crate::Error::binding(&inv.env.handler, "handler has no output binding"))?,
             Some(name) => inv.env.runtime.output(&name)?,
         };
-        let mut confirmation = out.send(raw).await?;
-        // Brokers that confirm at once (the memory binder) settle inline, without a task.
-        match Pin::new(&mut confirmation).poll(&mut TaskContext::from_waker(std::task::Waker::noop())) {
-            Poll::Ready(result) => result?,
-            Poll::Pending => pending.push(confirmation),
+        if let Some(confirmation) = outstanding(out.send(raw).await?)? {
+            pending.push(confirmation);
         }
     }
     Ok(pending)
+}
+
+/// `None` if the broker already confirmed (the memory binder does so at once, and such inputs
+/// settle inline, without a task); the confirmation if it is still outstanding.
+fn outstanding(mut confirmation: Confirmation) -> Result<Option<Confirmation>> {
+    match Pin::new(&mut confirmation).poll(&mut TaskContext::from_waker(std::task::Waker::noop())) {
+        Poll::Ready(result) => result.map(|()| None),
+        Poll::Pending => Ok(Some(confirmation)),
+    }
 }
 
 /// Waits for every confirmation; the first failure is the error.
@@ -287,7 +294,14 @@ impl Pipeline {
                 Err(e) => after_confirmation(Err(e), &self.binding, self.retry.max, &self.cancel).await,
             },
             Attempts::Interrupted => Settlement::Requeue,
-            Attempts::Failed(failure, attempts) => self.fail(&inv, failure, attempts).await,
+            Attempts::Failed(failure, attempts) => match self.fail(&inv, failure, attempts).await {
+                Failed::Settled(settlement) => settlement,
+                Failed::Confirming(pending) => {
+                    drop(inv);
+                    self.settle_when_confirmed(vec![pending], ack).await;
+                    return;
+                }
+            },
         };
         settle(ack, settlement);
     }
@@ -313,25 +327,37 @@ impl Pipeline {
         }
     }
 
-    async fn fail(&self, inv: &Invocation, failure: Failure, attempts: u32) -> Settlement {
-        match &self.dead_letter {
-            Some(dl) => match dl.publish(inv.raw(), &failure, attempts).await {
-                Ok(()) => {
-                    tracing::warn!(binding = %self.binding, %failure, attempts, "message dead-lettered");
-                    Settlement::Ack
+    /// Dead-letters a message that failed for good. The input is acknowledged only once the
+    /// dead letter is confirmed; that wait happens off the worker, like an output's, so a flood
+    /// of bad messages does not hold up the good ones behind a broker round trip each.
+    async fn fail(&self, inv: &Invocation, failure: Failure, attempts: u32) -> Failed {
+        let Some(dl) = &self.dead_letter else {
+            tracing::error!(binding = %self.binding, %failure, attempts, "message failed and the binding has no dead letter (no group, or dead-letter = false); dropped");
+            return Failed::Settled(Settlement::Reject);
+        };
+        match dl.send(inv.raw(), &failure, attempts).await.and_then(outstanding) {
+            Ok(pending) => {
+                tracing::warn!(binding = %self.binding, %failure, attempts, "message dead-lettered");
+                match pending {
+                    None => Failed::Settled(Settlement::Ack),
+                    Some(confirmation) => Failed::Confirming(confirmation),
                 }
-                Err(e) => {
-                    tracing::error!(binding = %self.binding, %failure, error = %e, "dead letter not confirmed; the input will be redelivered");
-                    pause_before_redelivery(self.retry.max, &self.cancel).await;
-                    Settlement::Requeue
-                }
-            },
-            None => {
-                tracing::error!(binding = %self.binding, %failure, attempts, "message failed and the binding has no dead letter (no group, or dead-letter = false); dropped");
-                Settlement::Reject
+            }
+            Err(e) => {
+                tracing::error!(binding = %self.binding, %failure, error = %e, "dead letter not confirmed; the input will be redelivered");
+                pause_before_redelivery(self.retry.max, &self.cancel).await;
+                Failed::Settled(Settlement::Requeue)
             }
         }
     }
+}
+
+/// What became of an input that failed for good.
+enum Failed {
+    /// Settle it now.
+    Settled(Settlement),
+    /// Its dead letter was sent; acknowledge it once this confirms (requeue if it fails).
+    Confirming(Confirmation),
 }
 
 /// The settlement of an input whose outputs were sent: ack once confirmed; if the broker
