@@ -200,9 +200,14 @@ impl Collector {
 }
 
 async fn start(h: &dyn Harness, toml: &str, handlers: Vec<Handler>) -> Result<RunningApp> {
+    start_on(h.binder(), toml, handlers).await
+}
+
+/// Starts an app on `binder` (the harness's, or one wrapped to watch or break it).
+async fn start_on(binder: Arc<dyn Binder>, toml: &str, handlers: Vec<Handler>) -> Result<RunningApp> {
     let mut b = App::builder()
         .registered_handlers(false)
-        .binder("under-test", h.binder())
+        .binder("under-test", binder)
         .override_binder("under-test")
         .config(Config::from_toml_str(toml)?);
     for handler in handlers {
@@ -598,15 +603,8 @@ pub async fn lost_consumer_work_is_redelivered(h: &dyn Harness) -> Result<()> {
     // The first consumer's acknowledgements never reach the broker, as if it crashed.
     let crashing = Arc::new(Crashing { inner: h.binder(), held: Arc::default() });
     let held = crashing.held.clone();
-    let first = App::builder()
-        .registered_handlers(false)
-        .binder("under-test", crashing)
-        .override_binder("under-test")
-        .config(Config::from_toml_str(&consumer_toml("in", &dest, Some(&group(&dest, "workers")), ""))?)
-        .handler(first_seen.sink("first", "in"))
-        .build()?
-        .start()
-        .await?;
+    let toml = consumer_toml("in", &dest, Some(&group(&dest, "workers")), "");
+    let first = start_on(crashing, &toml, vec![first_seen.sink("first", "in")]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     publish(&pubr, [probe(1, "k", 0), probe(2, "k", 1)]).await?;
     first_seen.wait_until(h.timeout(), "the first consumer to handle both", |v| ids(v).len() == 2).await?;
@@ -660,15 +658,7 @@ pub async fn outputs_confirmed_before_input_ack(h: &dyn Harness) -> Result<()> {
         "{}[bindings.out]\ndestination = \"{dest_out}\"\n",
         consumer_toml("in", &dest_in, Some(&group(&dest_in, "relay")), "")
     );
-    let app = App::builder()
-        .registered_handlers(false)
-        .binder("under-test", watched)
-        .override_binder("under-test")
-        .config(Config::from_toml_str(&toml)?)
-        .handler(relay)
-        .build()?
-        .start()
-        .await?;
+    let app = start_on(watched, &toml, vec![relay]).await?;
     let pubr = publisher(h, &dest_in, 1).await?;
     publish(&pubr, (0..5).map(|i| probe(i, "k", i))).await?;
     check_confirmed_acks(&log, 5, 2, h.timeout()).await?;
@@ -742,15 +732,7 @@ pub async fn dead_letter_confirmed_before_input_ack(h: &dyn Harness) -> Result<(
         "max-attempts = 1
 ",
     );
-    let app = App::builder()
-        .registered_handlers(false)
-        .binder("under-test", watched)
-        .override_binder("under-test")
-        .config(Config::from_toml_str(&toml)?)
-        .handler(reject)
-        .build()?
-        .start()
-        .await?;
+    let app = start_on(watched, &toml, vec![reject]).await?;
     let pubr = publisher(h, &dest, 1).await?;
     publish(&pubr, (0..5).map(|i| probe(i, "k", i))).await?;
     check_confirmed_acks(&log, 5, 1, h.timeout()).await?;
