@@ -129,6 +129,11 @@ impl Acknowledger for Lane {
     fn settle(&self, tag: u64, settlement: Settlement) {
         self.shared.settle(self.partition, tag as i64, self.epoch, settlement);
     }
+
+    /// False once the partition was revoked or rewound after this record was handed out.
+    fn is_current(&self, tag: u64) -> bool {
+        lock(&self.shared.tracker).is_current(self.partition, tag as i64, self.epoch)
+    }
 }
 
 /// The consumer's librdkafka context: the common one plus rebalance handling.

@@ -101,6 +101,12 @@ impl Tracker {
         }
     }
 
+    /// Whether the record at `offset`, admitted in `epoch`, is still outstanding: false once its
+    /// partition was revoked, or rewound to it or before it.
+    pub(crate) fn is_current(&self, partition: i32, offset: i64, epoch: u64) -> bool {
+        self.partitions.get(&partition).is_some_and(|p| p.outstanding.get(&offset) == Some(&epoch))
+    }
+
     /// The commit point of every partition.
     pub(crate) fn commit_points(&self) -> Vec<(i32, i64)> {
         let mut v: Vec<_> = self.partitions.iter().map(|(k, p)| (*k, p.commit_point())).collect();
@@ -164,6 +170,27 @@ mod tests {
         t.admit(3, 105).unwrap();
         assert_eq!(t.settle(3, 105, e, Ack), Settled::Nothing);
         assert_eq!(t.settle(3, 100, e, Ack), Settled::Advanced(106));
+    }
+
+    #[test]
+    fn revoked_and_rewound_records_are_no_longer_current() {
+        let mut t = Tracker::default();
+        let e = t.admit(0, 0).unwrap();
+        for o in 1..4 {
+            t.admit(0, o).unwrap();
+        }
+        let f = t.admit(1, 50).unwrap();
+        assert!(t.is_current(0, 1, e) && t.is_current(1, 50, f));
+        // A requeue of offset 2 rewinds partition 0: 2 and 3 come again, 0 and 1 are still out.
+        assert_eq!(t.settle(0, 2, e, Requeue), Settled::Rewind(2));
+        assert!(t.is_current(0, 1, e));
+        assert!(!t.is_current(0, 2, e) && !t.is_current(0, 3, e));
+        // Settled records are not current either.
+        assert_eq!(t.settle(0, 1, e, Ack), Settled::Nothing); // offset 0 is still out
+        assert!(!t.is_current(0, 1, e));
+        // Revoking partition 1 takes its records back.
+        t.revoke(&[1]);
+        assert!(!t.is_current(1, 50, f));
     }
 
     #[test]

@@ -486,6 +486,24 @@ pub enum Settlement {
 pub trait Acknowledger: Send + Sync + 'static {
     /// Records the outcome of delivery `tag`.
     fn settle(&self, tag: u64, settlement: Settlement);
+
+    /// Whether delivery `tag` is still this consumer's to handle. A binder whose broker takes
+    /// work back before it is settled (Kafka revoking a partition in a rebalance, or a requeue
+    /// rewinding it) answers `false` for the deliveries it already handed out: the runtime then
+    /// skips them instead of running the handler on work that will be delivered again.
+    ///
+    /// ```
+    /// use bindery::binder::{AckHandle, Acknowledger, Settlement};
+    /// struct Revoked;
+    /// impl Acknowledger for Revoked {
+    ///     fn settle(&self, _: u64, _: Settlement) {}
+    ///     fn is_current(&self, _: u64) -> bool { false }
+    /// }
+    /// assert!(!AckHandle::new(std::sync::Arc::new(Revoked), 1).is_current());
+    /// ```
+    fn is_current(&self, _tag: u64) -> bool {
+        true
+    }
 }
 
 /// The acknowledgement handle travelling with a delivery. Settle it once; dropping it
@@ -548,6 +566,16 @@ impl AckHandle {
     /// ```
     pub fn tag(&self) -> u64 {
         self.tag
+    }
+
+    /// Whether the delivery is still this consumer's to handle (see
+    /// [`Acknowledger::is_current`]).
+    ///
+    /// ```
+    /// assert!(bindery::binder::AckHandle::none().is_current());
+    /// ```
+    pub fn is_current(&self) -> bool {
+        self.acker.as_ref().is_none_or(|a| a.is_current(self.tag))
     }
 
     /// Settles the delivery.

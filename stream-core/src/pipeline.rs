@@ -278,6 +278,12 @@ impl Pipeline {
     /// Takes one delivery all the way to its settlement.
     pub(crate) async fn process(&self, delivery: Delivery) {
         let Delivery { message, ack, .. } = delivery;
+        if !ack.is_current() {
+            // Taken back by the broker (a revoked partition, a rewind): it comes again, to
+            // this consumer or another; handling it now would only duplicate the work.
+            tracing::debug!(binding = %self.binding, "skipping a delivery the broker took back");
+            return settle(ack, Settlement::Requeue);
+        }
         let inv = Invocation::new(message, self.env.clone());
         let attempts = match check_content_type(&inv) {
             Err(failure) => Attempts::Failed(failure, 1),
@@ -510,6 +516,47 @@ mod tests {
         };
         let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new()).await;
         assert!(matches!(out, Attempts::Failed(_, 1)), "{out:?}");
+    }
+
+    /// An acknowledger that records settlements and answers `is_current` as told.
+    struct Recording {
+        current: bool,
+        settled: std::sync::Mutex<Vec<Settlement>>,
+    }
+
+    impl crate::binder::Acknowledger for Recording {
+        fn settle(&self, _tag: u64, settlement: Settlement) {
+            self.settled.lock().unwrap().push(settlement);
+        }
+        fn is_current(&self, _tag: u64) -> bool {
+            self.current
+        }
+    }
+
+    #[tokio::test]
+    async fn deliveries_the_broker_took_back_are_skipped_and_requeued() {
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let c = calls.clone();
+        let pipeline = Pipeline {
+            env: crate::runtime::test_env(),
+            func: handler_fn(move |_inv| {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { Ok::<_, Failure>(Outputs::none()) }
+            }),
+            retry: RetryPolicy { max_attempts: 1, initial: Duration::ZERO, multiplier: 1.0, max: Duration::ZERO },
+            dead_letter: None,
+            binding: "in".into(),
+            cancel: CancellationToken::new(),
+            confirming: Arc::new(tokio::sync::Semaphore::new(CONFIRM_WINDOW as usize)),
+        };
+        for current in [false, true] {
+            let acks = Arc::new(Recording { current, settled: Default::default() });
+            let message = Message::from_parts(bytes::Bytes::from_static(b"1"), crate::Headers::new());
+            pipeline.process(Delivery::new(message, AckHandle::new(acks.clone(), 1), None)).await;
+            let expected = if current { Settlement::Ack } else { Settlement::Requeue };
+            assert_eq!(*acks.settled.lock().unwrap(), [expected], "current = {current}");
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "only the current delivery was handled");
     }
 
     #[tokio::test]

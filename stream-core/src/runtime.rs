@@ -1266,6 +1266,12 @@ impl<T: Serialize> Source<T> {
 
 #[cfg(test)]
 pub(crate) fn test_invocation(message: RawMessage) -> Invocation {
+    Invocation::new(message, test_env())
+}
+
+/// A handler environment on an empty runtime, for unit tests of the pipeline.
+#[cfg(test)]
+pub(crate) fn test_env() -> Arc<HandlerEnv> {
     let runtime = Arc::new(Runtime {
         config: Config::default(),
         codecs: Codecs::default(),
@@ -1277,9 +1283,7 @@ pub(crate) fn test_invocation(message: RawMessage) -> Invocation {
         cancel: CancellationToken::new(),
         stopping: Default::default(),
     });
-    let env =
-        Arc::new(HandlerEnv { handler: "test".into(), runtime, input_content_type: codec::JSON.into(), output: None });
-    Invocation::new(message, env)
+    Arc::new(HandlerEnv { handler: "test".into(), runtime, input_content_type: codec::JSON.into(), output: None })
 }
 
 #[cfg(test)]
