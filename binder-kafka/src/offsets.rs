@@ -135,6 +135,16 @@ mod tests {
     use super::*;
     use Settlement::*;
 
+    /// A tracker with `offsets` of partition 0 admitted (in one epoch, which it returns).
+    fn admitted(offsets: std::ops::Range<i64>) -> (Tracker, u64) {
+        let mut t = Tracker::default();
+        let mut epoch = 0;
+        for o in offsets {
+            epoch = t.admit(0, o).unwrap();
+        }
+        (t, epoch)
+    }
+
     #[test]
     fn in_order_acks_advance() {
         let mut t = Tracker::default();
@@ -149,11 +159,7 @@ mod tests {
 
     #[test]
     fn gap_holds_commit_back() {
-        let mut t = Tracker::default();
-        let e = t.admit(0, 0).unwrap();
-        for o in 1..5 {
-            t.admit(0, o).unwrap();
-        }
+        let (mut t, e) = admitted(0..5);
         // Out-of-order completion: 1..4 finish, 0 is still running.
         for o in (1..5).rev() {
             assert_eq!(t.settle(0, o, e, Ack), Settled::Nothing);
@@ -174,11 +180,7 @@ mod tests {
 
     #[test]
     fn revoked_and_rewound_records_are_no_longer_current() {
-        let mut t = Tracker::default();
-        let e = t.admit(0, 0).unwrap();
-        for o in 1..4 {
-            t.admit(0, o).unwrap();
-        }
+        let (mut t, e) = admitted(0..4);
         let f = t.admit(1, 50).unwrap();
         assert!(t.is_current(0, 1, e) && t.is_current(1, 50, f));
         // A requeue of offset 2 rewinds partition 0: 2 and 3 come again, 0 and 1 are still out.
@@ -202,11 +204,7 @@ mod tests {
 
     #[test]
     fn requeue_rewinds_and_ignores_stale() {
-        let mut t = Tracker::default();
-        let e = t.admit(0, 0).unwrap();
-        for o in 1..4 {
-            t.admit(0, o).unwrap();
-        }
+        let (mut t, e) = admitted(0..4);
         assert_eq!(t.settle(0, 0, e, Ack), Settled::Advanced(1));
         assert_eq!(t.settle(0, 2, e, Requeue), Settled::Rewind(2));
         assert_eq!(t.commit_points(), [(0, 1)]);

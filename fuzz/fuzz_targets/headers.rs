@@ -93,6 +93,19 @@ fn set(model: &mut Model, name: &str, value: Vec<u8>) {
     }
 }
 
+/// Sets a standard header through its typed setter, and the model's copy by name.
+fn apply(
+    headers: &mut Headers,
+    model: &mut Model,
+    setter: impl FnOnce(&mut Headers, HeaderValue),
+    name: &str,
+    value: &Value,
+) {
+    let (v, bytes) = value.build();
+    setter(headers, v);
+    set(model, name, bytes);
+}
+
 fn check(headers: &Headers, model: &Model) {
     assert_eq!(headers.len(), model.len());
     assert_eq!(headers.is_empty(), model.is_empty());
@@ -146,25 +159,13 @@ fuzz_target!(|ops: Vec<Op>| {
                 assert_eq!(removed.as_ref().map(HeaderValue::as_bytes), expected.as_deref());
             }
             Op::SetCorrelationId(value) => {
-                let (v, bytes) = value.build();
-                headers.set_correlation_id(v);
-                set(&mut model, names::CORRELATION_ID, bytes);
+                apply(&mut headers, &mut model, |h, v| h.set_correlation_id(v), names::CORRELATION_ID, value)
             }
             Op::SetContentType(value) => {
-                let (v, bytes) = value.build();
-                headers.set_content_type(v);
-                set(&mut model, names::CONTENT_TYPE, bytes);
+                apply(&mut headers, &mut model, |h, v| h.set_content_type(v), names::CONTENT_TYPE, value)
             }
-            Op::SetKey(value) => {
-                let (v, bytes) = value.build();
-                headers.set_key(v);
-                set(&mut model, names::KEY, bytes);
-            }
-            Op::SetReplyTo(value) => {
-                let (v, bytes) = value.build();
-                headers.set_reply_to(v);
-                set(&mut model, names::REPLY_TO, bytes);
-            }
+            Op::SetKey(value) => apply(&mut headers, &mut model, |h, v| h.set_key(v), names::KEY, value),
+            Op::SetReplyTo(value) => apply(&mut headers, &mut model, |h, v| h.set_reply_to(v), names::REPLY_TO, value),
             Op::Snapshot => snapshots.push((headers.clone(), model.clone())),
         }
         check(&headers, &model);
