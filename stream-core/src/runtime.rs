@@ -932,6 +932,10 @@ fn route(delivery: &Delivery, workers: usize, next: &mut usize) -> usize {
     }
 }
 
+/// Deliveries a concurrent binding holds per worker, queued for its workers: enough to reach
+/// past a run of one partition's records while that partition's worker waits out a backoff.
+const LOOKAHEAD: usize = 256;
+
 /// Feeds deliveries to the pipeline until shutdown or the binding ends. With concurrency > 1,
 /// deliveries go to workers by key (else partition): one key never runs in parallel or out of
 /// order.
@@ -981,14 +985,20 @@ async fn consume(
         pipeline.drain_confirmations().await;
         return end; // unstarted deliveries in `rx` drop here and are requeued
     }
+    // Each worker has its own queue, but they share one bound (`LOOKAHEAD` per worker): a
+    // worker waiting out a retry backoff must not stop the others. Brokers hand records over
+    // in runs of one partition (one key), so a per-worker bound would stall the dispatcher on
+    // the first full queue while the other workers sit idle.
+    let room = Arc::new(tokio::sync::Semaphore::new(concurrency * LOOKAHEAD));
     let mut queues = Vec::with_capacity(concurrency);
     // A JoinSet: if shutdown gives up on this task (abort), the workers are aborted with it.
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (tx, mut wrx) = mpsc::channel::<Delivery>(4);
+        let (tx, mut wrx) = mpsc::unbounded_channel::<(Delivery, tokio::sync::OwnedSemaphorePermit)>();
         let p = pipeline.clone();
         workers.spawn(async move {
-            while let Some(d) = wrx.recv().await {
+            while let Some((d, permit)) = wrx.recv().await {
+                drop(permit);
                 if p.env.runtime.is_stopping() {
                     drop(d); // not started before shutdown: handed back (requeued)
                     continue;
@@ -1000,6 +1010,18 @@ async fn consume(
     }
     let mut next = 0;
     let end = loop {
+        let permit = match room.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                biased;
+                _ = &mut cancelled => break ConsumeEnd::Shutdown,
+                e = &mut lost => break ConsumeEnd::Lost(e.to_string()),
+                permit = room.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break ConsumeEnd::Shutdown, // never closed while we hold it
+                },
+            },
+        };
         tokio::select! {
             biased;
             _ = &mut cancelled => break ConsumeEnd::Shutdown,
@@ -1007,7 +1029,7 @@ async fn consume(
             d = rx.recv() => match d {
                 Some(d) => {
                     let w = route(&d, concurrency, &mut next);
-                    if let Err(e) = queues[w].send(d).await {
+                    if let Err(e) = queues[w].send((d, permit)) {
                         drop(e); // worker gone (cannot happen while we hold it); the delivery requeues on drop
                     }
                 }
