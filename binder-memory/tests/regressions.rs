@@ -167,17 +167,24 @@ async fn a_requeued_message_is_not_overtaken_by_its_key() {
     assert_eq!(log, ["0 failed"], "later messages of the key ran while message 0 was waiting to retry");
 }
 
-/// A worker waiting out a retry backoff holds up its own partition only: the dispatcher keeps
-/// feeding the other workers even when many of the waiting partition's messages queue up
-/// behind it (it used to stop at the fifth and leave every other worker idle).
+/// A message waiting out a retry backoff holds up its own partition only: it gives its
+/// concurrency slot up meanwhile, so the partitions that shared a worker with it before keep
+/// moving, and the dispatcher keeps feeding everyone even when many of the waiting
+/// partition's messages queue up behind it. Concurrency still caps the handlers running at once.
 #[tokio::test]
 async fn a_backoff_holds_up_only_its_own_partition() {
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let l = log.clone();
-    let handler = Handler::sink("slow-retry", move |m: Message<u64>, c: Context| {
-        let l = l.clone();
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (l, r, m) = (log.clone(), running.clone(), most.clone());
+    let handler = Handler::sink("slow-retry", move |msg: Message<u64>, c: Context| {
+        let (l, r, m) = (l.clone(), r.clone(), m.clone());
         async move {
-            let n = *m.payload();
+            let now = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            m.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+            tokio::task::yield_now().await; // let other lanes start, if they may
+            r.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            let n = *msg.payload();
             l.lock().unwrap().push(format!("{n}@{}", c.delivery_attempt()));
             if n == 0 && c.delivery_attempt() == 1 {
                 return Err(HandlerError::new("first attempt fails"));
@@ -187,28 +194,29 @@ async fn a_backoff_holds_up_only_its_own_partition() {
     })
     .input("in")
     .group("g");
-    // No key and two partitions: messages alternate partitions, and partition p goes to worker p.
+    // No key and four partitions: message i lands on partition i % 4.
     let toml = "[bindings.in]\ndestination = \"spread\"\n[bindings.in.consumer]\nconcurrency = 2\nbackoff-initial = \"1s\"\n\
-                [bindings.feed]\ndestination = \"spread\"\n[bindings.feed.producer]\npartition-count = 2\n";
+                [bindings.feed]\ndestination = \"spread\"\n[bindings.feed.producer]\npartition-count = 4\n";
     let app = TestApp::builder().registered_handlers(false).handler(handler).config_toml(toml).start().await.unwrap();
     let source = app.app().unwrap().source::<u64>("feed").unwrap();
-    for i in 0..40u64 {
+    for i in 0..80u64 {
         source.send(i).await.unwrap();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while log.lock().unwrap().len() < 41 {
+    while log.lock().unwrap().len() < 81 {
         assert!(tokio::time::Instant::now() < deadline, "not all handled: {:?}", log.lock().unwrap());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     app.shutdown().await.unwrap();
     let log = log.lock().unwrap().clone();
-    let retried = log.iter().position(|e| e == "0@2").unwrap();
-    let odd_done =
-        (1..40u64).step_by(2).map(|i| log.iter().position(|e| *e == format!("{i}@1")).unwrap()).max().unwrap();
-    assert!(odd_done < retried, "the other partition waited for message 0's backoff: {log:?}");
-    let even: Vec<&String> =
-        log.iter().filter(|e| e.split('@').next().unwrap().parse::<u64>().unwrap() % 2 == 0).collect();
-    assert_eq!(even[..3], ["0@1", "0@2", "2@1"], "the waiting partition keeps its order: {log:?}");
+    let at = |e: &str| log.iter().position(|x| x == e).unwrap();
+    let retried = at("0@2");
+    let others_done = (1..80u64).filter(|i| i % 4 != 0).map(|i| at(&format!("{i}@1"))).max().unwrap();
+    assert!(others_done < retried, "other partitions waited for message 0's backoff: {log:?}");
+    let partition0: Vec<&String> =
+        log.iter().filter(|e| e.split('@').next().unwrap().parse::<u64>().unwrap() % 4 == 0).collect();
+    assert_eq!(partition0[..3], ["0@1", "0@2", "4@1"], "the waiting partition keeps its order: {log:?}");
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2, "concurrency = 2 caps the handlers running at once");
 }
 
 #[bindery::processor(input = "shout-in", output = "shout-out")]

@@ -119,12 +119,44 @@ pub(crate) enum Attempts {
     Interrupted,
 }
 
+/// A message's hold on one of its binding's `concurrency` slots while it runs. A message
+/// waiting out a retry backoff gives its slot up, so other keys' messages run meanwhile, and
+/// takes one again before its next attempt; its own key waits for it either way.
+pub(crate) struct Slot {
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// No limit to share (a binding that runs one message at a time).
+    pub(crate) fn unshared() -> Self {
+        Self { slots: None, held: None }
+    }
+
+    /// Waits for a free slot of `slots`.
+    pub(crate) async fn take(slots: &Arc<tokio::sync::Semaphore>) -> Self {
+        let held = slots.clone().acquire_owned().await.ok();
+        Self { slots: Some(slots.clone()), held }
+    }
+
+    /// Runs `wait` without the slot, then takes one again.
+    async fn idle<F: Future>(&mut self, wait: F) -> F::Output {
+        self.held = None;
+        let out = wait.await;
+        if let Some(slots) = &self.slots {
+            self.held = slots.clone().acquire_owned().await.ok();
+        }
+        out
+    }
+}
+
 /// Runs attempts until one succeeds, a failure is not retryable, or attempts run out.
 pub(crate) async fn retry(
     policy: &RetryPolicy,
     func: &HandlerFn,
     inv: &Invocation,
     cancel: &CancellationToken,
+    slot: &mut Slot,
 ) -> Attempts {
     let mut attempt = 1;
     loop {
@@ -142,9 +174,16 @@ pub(crate) async fn retry(
             Err(failure) => {
                 let delay = policy.delay_before(attempt + 1);
                 tracing::debug!(handler = %inv.env.handler, attempt, ?delay, %failure, "attempt failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = cancel.cancelled() => return Attempts::Interrupted,
+                let interrupted = slot
+                    .idle(async {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => false,
+                            _ = cancel.cancelled() => true,
+                        }
+                    })
+                    .await;
+                if interrupted {
+                    return Attempts::Interrupted;
                 }
                 attempt += 1;
             }
@@ -277,6 +316,11 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Takes one delivery all the way to its settlement.
     pub(crate) async fn process(&self, delivery: Delivery) {
+        self.process_in(delivery, &mut Slot::unshared()).await;
+    }
+
+    /// [`process`](Self::process) holding `slot`, which it gives up during retry backoffs.
+    pub(crate) async fn process_in(&self, delivery: Delivery, slot: &mut Slot) {
         let Delivery { message, ack, .. } = delivery;
         if !ack.is_current() {
             // Taken back by the broker (a revoked partition, a rewind): it comes again, to
@@ -287,7 +331,7 @@ impl Pipeline {
         let inv = Invocation::new(message, self.env.clone());
         let attempts = match check_content_type(&inv) {
             Err(failure) => Attempts::Failed(failure, 1),
-            Ok(()) => retry(&self.retry, &self.func, &inv, &self.cancel).await,
+            Ok(()) => retry(&self.retry, &self.func, &inv, &self.cancel, slot).await,
         };
         let settlement = match attempts {
             Attempts::Succeeded(outputs) => match send_outputs(&inv, outputs).await {
@@ -499,7 +543,7 @@ mod tests {
             max: Duration::from_secs(1),
         };
         let start = tokio::time::Instant::now();
-        let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new()).await;
+        let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new(), &mut Slot::unshared()).await;
         assert!(matches!(out, Attempts::Failed(ref f, 3) if f.kind() == "handler"), "{out:?}");
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(start.elapsed(), Duration::from_millis(300)); // 100 + 200, virtual time
@@ -514,7 +558,7 @@ mod tests {
             multiplier: 2.0,
             max: Duration::from_secs(1),
         };
-        let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new()).await;
+        let out = retry(&policy, &func, &test_invocation(), &CancellationToken::new(), &mut Slot::unshared()).await;
         assert!(matches!(out, Attempts::Failed(_, 1)), "{out:?}");
     }
 
@@ -584,7 +628,7 @@ mod tests {
         };
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let out = retry(&policy, &func, &test_invocation(), &cancel).await;
+        let out = retry(&policy, &func, &test_invocation(), &cancel, &mut Slot::unshared()).await;
         assert!(matches!(out, Attempts::Interrupted), "{out:?}");
     }
 }

@@ -916,28 +916,31 @@ async fn run_consumer(
     }
 }
 
-fn route(delivery: &Delivery, workers: usize, next: &mut usize) -> usize {
+fn route(delivery: &Delivery, lanes: usize, next: &mut usize) -> usize {
     let key = delivery.message.headers().key();
     match (key, delivery.partition) {
         (Some(k), _) => {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             k.hash(&mut h);
-            (h.finish() % workers as u64) as usize
+            (h.finish() % lanes as u64) as usize
         }
-        (None, Some(p)) => p as usize % workers,
+        (None, Some(p)) => p as usize % lanes,
         (None, None) => {
-            *next = (*next + 1) % workers;
+            *next = (*next + 1) % lanes;
             *next
         }
     }
 }
 
-/// Deliveries a concurrent binding holds per worker, queued for its workers: enough to reach
-/// past a run of one partition's records while that partition's worker waits out a backoff.
+/// Deliveries a concurrent binding queues for its lanes, per slot of its concurrency: enough to
+/// reach past a run of one partition's records while that partition waits out a backoff.
 const LOOKAHEAD: usize = 256;
 
+/// Lanes of a concurrent binding per slot of its concurrency.
+const LANES_PER_SLOT: usize = 16;
+
 /// Feeds deliveries to the pipeline until shutdown or the binding ends. With concurrency > 1,
-/// deliveries go to workers by key (else partition): one key never runs in parallel or out of
+/// deliveries go to lanes by key (else partition): one key never runs in parallel or out of
 /// order.
 async fn consume(
     mut rx: mpsc::Receiver<Delivery>,
@@ -985,25 +988,29 @@ async fn consume(
         pipeline.drain_confirmations().await;
         return end; // unstarted deliveries in `rx` drop here and are requeued
     }
-    // Each worker has its own queue, but they share one bound (`LOOKAHEAD` per worker): a
-    // worker waiting out a retry backoff must not stop the others. Brokers hand records over
-    // in runs of one partition (one key), so a per-worker bound would stall the dispatcher on
-    // the first full queue while the other workers sit idle.
+    // Deliveries run in lanes: a key (else a partition) always maps to the same lane, and a
+    // lane runs its deliveries one at a time, in order. There are many more lanes than slots,
+    // and a delivery runs only while it holds one of the binding's `concurrency` slots, which
+    // it gives up while it waits out a retry backoff: a backoff then holds up its own lane and
+    // nothing else. The lanes' queues share one bound, `LOOKAHEAD` deliveries per slot.
+    let lanes = concurrency * LANES_PER_SLOT;
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let room = Arc::new(tokio::sync::Semaphore::new(concurrency * LOOKAHEAD));
-    let mut queues = Vec::with_capacity(concurrency);
-    // A JoinSet: if shutdown gives up on this task (abort), the workers are aborted with it.
+    let mut queues = Vec::with_capacity(lanes);
+    // A JoinSet: if shutdown gives up on this task (abort), the lanes are aborted with it.
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
+    for _ in 0..lanes {
         let (tx, mut wrx) = mpsc::unbounded_channel::<(Delivery, tokio::sync::OwnedSemaphorePermit)>();
-        let p = pipeline.clone();
+        let (p, slots) = (pipeline.clone(), slots.clone());
         workers.spawn(async move {
-            while let Some((d, permit)) = wrx.recv().await {
-                drop(permit);
+            while let Some((d, queued)) = wrx.recv().await {
+                drop(queued);
+                let mut slot = pipeline::Slot::take(&slots).await;
                 if p.env.runtime.is_stopping() {
                     drop(d); // not started before shutdown: handed back (requeued)
                     continue;
                 }
-                p.process(d).await;
+                p.process_in(d, &mut slot).await;
             }
         });
         queues.push(tx);
@@ -1028,7 +1035,7 @@ async fn consume(
             e = &mut lost => break ConsumeEnd::Lost(e.to_string()),
             d = rx.recv() => match d {
                 Some(d) => {
-                    let w = route(&d, concurrency, &mut next);
+                    let w = route(&d, lanes, &mut next);
                     if let Err(e) = queues[w].send((d, permit)) {
                         drop(e); // worker gone (cannot happen while we hold it); the delivery requeues on drop
                     }
