@@ -333,27 +333,23 @@ impl Pipeline {
             Err(failure) => Attempts::Failed(failure, 1),
             Ok(()) => retry(&self.retry, &self.func, &inv, &self.cancel, slot).await,
         };
-        let settlement = match attempts {
+        let pending = match attempts {
             Attempts::Succeeded(outputs) => match send_outputs(&inv, outputs).await {
-                Ok(pending) if pending.is_empty() => Settlement::Ack,
-                Ok(pending) => {
-                    drop(inv);
-                    self.settle_when_confirmed(pending, ack).await;
-                    return;
+                Ok(pending) if pending.is_empty() => return settle(ack, Settlement::Ack),
+                Ok(pending) => pending,
+                Err(e) => {
+                    let settlement = after_confirmation(Err(e), &self.binding, self.retry.max, &self.cancel).await;
+                    return settle(ack, settlement);
                 }
-                Err(e) => after_confirmation(Err(e), &self.binding, self.retry.max, &self.cancel).await,
             },
-            Attempts::Interrupted => Settlement::Requeue,
+            Attempts::Interrupted => return settle(ack, Settlement::Requeue),
             Attempts::Failed(failure, attempts) => match self.fail(&inv, failure, attempts).await {
-                Failed::Settled(settlement) => settlement,
-                Failed::Confirming(pending) => {
-                    drop(inv);
-                    self.settle_when_confirmed(vec![pending], ack).await;
-                    return;
-                }
+                Failed::Settled(settlement) => return settle(ack, settlement),
+                Failed::Confirming(pending) => vec![pending],
             },
         };
-        settle(ack, settlement);
+        drop(inv); // the window below may wait; the input's buffers are not needed for that
+        self.settle_when_confirmed(pending, ack).await;
     }
 
     /// Acknowledges the input once its outputs are confirmed, off the worker: it goes on with
