@@ -216,6 +216,12 @@ pub(crate) fn to_message<M: rdkafka::Message>(record: &M, topic: &HeaderValue) -
     if let Some(k) = record.key() {
         headers.insert(names::KEY, HeaderValue::from(k));
     }
+    // Spring never writes `id` or `timestamp` to Kafka (nor does bindery): as Spring does on
+    // receipt, a record gets a fresh id, and the record's own timestamp.
+    headers.insert_if_absent(names::ID, bindery::new_message_id());
+    if let Some(ms) = record.timestamp().to_millis().and_then(|ms| u64::try_from(ms).ok()) {
+        headers.insert_if_absent(names::TIMESTAMP, ms);
+    }
     headers.insert(kh::RECEIVED_TOPIC, topic.clone());
     headers.insert(kh::RECEIVED_PARTITION, u64::try_from(record.partition()).unwrap_or_default());
     headers.insert(kh::OFFSET, u64::try_from(record.offset()).unwrap_or_default());
@@ -387,5 +393,49 @@ impl ConsumerBinding for KafkaConsumer {
     async fn lost(&self) -> Error {
         self.lost.cancelled().await;
         Error::broker(format!("binding `{}`: Kafka consumer failed fatally", self.shared.binding))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+
+    use super::*;
+
+    fn record(headers: OwnedHeaders) -> OwnedMessage {
+        let payload = Some(b"{}".to_vec());
+        OwnedMessage::new(
+            payload,
+            Some(b"k".to_vec()),
+            "orders".into(),
+            Timestamp::CreateTime(1_764_000_000_123),
+            3,
+            42,
+            Some(headers),
+        )
+    }
+
+    #[test]
+    fn records_without_id_get_a_fresh_one_and_the_record_timestamp() {
+        let headers = OwnedHeaders::new().insert(Header { key: "contentType", value: Some("application/json") });
+        let topic = HeaderValue::from("orders");
+        let (a, b) = (to_message(&record(headers.clone()), &topic), to_message(&record(headers), &topic));
+        let id = a.headers().id();
+        assert!(id.is_some(), "a uuid id: {:?}", a.headers());
+        assert_ne!(id, b.headers().id(), "each receipt gets its own id");
+        assert_eq!(a.headers().get_str("timestamp"), Some("1764000000123"));
+        assert_eq!(a.headers().key(), Some(&b"k"[..]));
+        assert_eq!(a.headers().get_str(kh::OFFSET), Some("42"));
+    }
+
+    #[test]
+    fn an_id_and_timestamp_on_the_record_are_kept() {
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "id", value: Some("from-a-producer") })
+            .insert(Header { key: "timestamp", value: Some("5") });
+        let m = to_message(&record(headers), &HeaderValue::from("orders"));
+        assert_eq!(m.headers().get_str("id"), Some("from-a-producer"));
+        assert_eq!(m.headers().get_str("timestamp"), Some("5"));
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bindery::binder::{Confirmation, Confirmer, Producer};
+use bindery::headers::names;
 use bindery::{Error, RawMessage, Result};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -43,14 +44,16 @@ pub(crate) fn is_tombstone(message: &RawMessage) -> bool {
     message.headers().key().is_some() && (p.is_empty() || &p[..] == b"null")
 }
 
-/// Kafka headers for `message`: everything but the key and consume-side metadata; on dead
-/// letters, the consumed record's topic/partition/offset as Spring Kafka's `kafka_dlt-original-*`.
+/// Kafka headers for `message`: everything but the key, `id`, `timestamp` and consume-side
+/// metadata; on dead letters, the consumed record's topic/partition/offset as Spring Kafka's
+/// `kafka_dlt-original-*`. Like Spring's Kafka header mapper, which never maps `id` or
+/// `timestamp`: the record carries its own timestamp, and consumers give each record a fresh id.
 pub(crate) fn kafka_headers(message: &RawMessage, dead_letter: bool) -> OwnedHeaders {
     let h = message.headers();
     let mut out = OwnedHeaders::new_with_capacity(h.len());
     for (name, value) in h.iter() {
         let name = match name {
-            "key" | kh::TOMBSTONE => continue,
+            "key" | kh::TOMBSTONE | names::ID | names::TIMESTAMP => continue,
             kh::RECEIVED_TOPIC if dead_letter => kh::DLT_ORIGINAL_TOPIC,
             kh::RECEIVED_PARTITION if dead_letter => kh::DLT_ORIGINAL_PARTITION,
             kh::OFFSET if dead_letter => kh::DLT_ORIGINAL_OFFSET,
@@ -152,9 +155,11 @@ mod tests {
     }
 
     #[test]
-    fn headers_skip_key_and_map_dead_letter_origin() {
+    fn headers_skip_key_id_timestamp_and_map_dead_letter_origin() {
         let m = Message::new(Bytes::from_static(b"{}"))
             .with_key("k")
+            .with_header("id", "6f374fbc-8073-4137-80db-1f865739eb9e")
+            .with_header("timestamp", 1_764_000_000_000u64)
             .with_content_type("application/json")
             .with_header(kh::RECEIVED_TOPIC, "orders")
             .with_header(kh::RECEIVED_PARTITION, 3u32)

@@ -247,6 +247,46 @@ impl From<Uuid> for HeaderValue {
     }
 }
 
+/// A random (version 4) UUID for the `id` header.
+///
+/// Like Spring's `AlternativeJdkIdGenerator`: a per-thread generator seeded once from the
+/// operating system's randomness, then a fast PRNG (xorshift128+). Ids only need to be unique,
+/// not secret, and this keeps id generation off the per-message profile. Binders use it for
+/// messages that arrive without an `id` (Spring never writes `id` to Kafka, for one).
+///
+/// ```
+/// let (a, b) = (bindery::new_message_id(), bindery::new_message_id());
+/// assert_ne!(a, b);
+/// assert_eq!(a.get_version_num(), 4);
+/// ```
+pub fn new_message_id() -> Uuid {
+    use std::cell::Cell;
+    fn seed() -> [u64; 2] {
+        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+        [a | 1, b | 1] // xorshift state must not be all zero
+    }
+    fn next(s: &mut [u64; 2]) -> u64 {
+        let mut s1 = s[0];
+        let s0 = s[1];
+        let result = s0.wrapping_add(s1);
+        s[0] = s0;
+        s1 ^= s1 << 23;
+        s[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
+        result
+    }
+    thread_local! {
+        static STATE: Cell<[u64; 2]> = Cell::new(seed());
+    }
+    STATE.with(|cell| {
+        let mut state = cell.get();
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&next(&mut state).to_le_bytes());
+        bytes[8..].copy_from_slice(&next(&mut state).to_le_bytes());
+        cell.set(state);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    })
+}
+
 type Entry = (Cow<'static, str>, HeaderValue);
 
 /// Message headers: insertion-ordered names (case-sensitive, as on every broker) to values.

@@ -42,7 +42,7 @@ pub use binder::{Binder, Health};
 pub use config::{BinderSettings, BindingConfig, Config, ConsumerConfig, ProducerConfig, StartOffset};
 pub use error::{BoxError, Error, ErrorKind, HandlerError, Result};
 pub use handler::{Context, Failure, Handler};
-pub use headers::{HeaderValue, Headers};
+pub use headers::{HeaderValue, Headers, new_message_id};
 pub use message::{Message, RawMessage};
 pub use runtime::{App, AppBuilder, RunningApp, Source};
 

@@ -108,39 +108,6 @@ pub(crate) struct OutputBinding {
     health: Mutex<Health>,
 }
 
-/// A random (version 4) UUID for the `id` header.
-///
-/// Like Spring's `AlternativeJdkIdGenerator`: a per-thread generator seeded once from the
-/// operating system's randomness, then a fast PRNG (xorshift128+). Ids only need to be unique,
-/// not secret, and this keeps id generation off the per-message profile.
-fn message_id() -> uuid::Uuid {
-    use std::cell::Cell;
-    fn seed() -> [u64; 2] {
-        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
-        [a | 1, b | 1] // xorshift state must not be all zero
-    }
-    fn next(s: &mut [u64; 2]) -> u64 {
-        let mut s1 = s[0];
-        let s0 = s[1];
-        let result = s0.wrapping_add(s1);
-        s[0] = s0;
-        s1 ^= s1 << 23;
-        s[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
-        result
-    }
-    thread_local! {
-        static STATE: Cell<[u64; 2]> = Cell::new(seed());
-    }
-    STATE.with(|cell| {
-        let mut state = cell.get();
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&next(&mut state).to_le_bytes());
-        bytes[8..].copy_from_slice(&next(&mut state).to_le_bytes());
-        cell.set(state);
-        uuid::Builder::from_random_bytes(bytes).into_uuid()
-    })
-}
-
 /// The `timestamp` header for now. Formatting the number is cached per millisecond (a busy
 /// producer sends many messages within one).
 fn timestamp_header() -> HeaderValue {
@@ -225,7 +192,7 @@ impl OutputBinding {
 
     fn finish_headers(&self, headers: &mut Headers) {
         if !headers.contains(names::ID) {
-            headers.insert(names::ID, message_id());
+            headers.insert(names::ID, crate::headers::new_message_id());
         }
         if !headers.contains(names::TIMESTAMP) {
             headers.insert(names::TIMESTAMP, timestamp_header());
@@ -265,7 +232,7 @@ impl OutputBinding {
             // correlation id, key and traceparent added later.
             let mut entries = Vec::with_capacity(6);
             entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
-            entries.push((names::ID.into(), HeaderValue::from(message_id())));
+            entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
             entries.push((names::TIMESTAMP.into(), timestamp_header()));
             headers = Headers::from_entries(entries);
         }
@@ -1330,7 +1297,8 @@ mod tests {
 
     #[test]
     fn message_ids_are_v4_and_distinct() {
-        let ids: std::collections::HashSet<uuid::Uuid> = (0..10_000).map(|_| message_id()).collect();
+        let ids: std::collections::HashSet<uuid::Uuid> =
+            (0..10_000).map(|_| crate::headers::new_message_id()).collect();
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.get_version_num() == 4));
     }

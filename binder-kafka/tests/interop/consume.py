@@ -36,6 +36,7 @@ def main() -> None:
                 "key": m.key().decode() if m.key() is not None else None,
                 "value": json.loads(m.value()) if m.value() is not None else None,
                 "partition": m.partition(),
+                "timestamp": m.timestamp()[1],
                 "headers": {k: v.decode("utf-8", "replace") for k, v in (m.headers() or [])},
             }
         )
