@@ -122,29 +122,28 @@ pub(crate) enum Attempts {
 /// A message's hold on one of its binding's `concurrency` slots while it runs. A message
 /// waiting out a retry backoff gives its slot up, so other keys' messages run meanwhile, and
 /// takes one again before its next attempt; its own key waits for it either way.
-pub(crate) struct Slot {
-    slots: Option<Arc<tokio::sync::Semaphore>>,
-    held: Option<tokio::sync::OwnedSemaphorePermit>,
+pub(crate) struct Slot<'a> {
+    slots: Option<&'a tokio::sync::Semaphore>,
+    held: Option<tokio::sync::SemaphorePermit<'a>>,
 }
 
-impl Slot {
+impl<'a> Slot<'a> {
     /// No limit to share (a binding that runs one message at a time).
     pub(crate) fn unshared() -> Self {
         Self { slots: None, held: None }
     }
 
     /// Waits for a free slot of `slots`.
-    pub(crate) async fn take(slots: &Arc<tokio::sync::Semaphore>) -> Self {
-        let held = slots.clone().acquire_owned().await.ok();
-        Self { slots: Some(slots.clone()), held }
+    pub(crate) async fn take(slots: &'a tokio::sync::Semaphore) -> Self {
+        Self { slots: Some(slots), held: slots.acquire().await.ok() }
     }
 
     /// Runs `wait` without the slot, then takes one again.
     async fn idle<F: Future>(&mut self, wait: F) -> F::Output {
         self.held = None;
         let out = wait.await;
-        if let Some(slots) = &self.slots {
-            self.held = slots.clone().acquire_owned().await.ok();
+        if let Some(slots) = self.slots {
+            self.held = slots.acquire().await.ok();
         }
         out
     }
@@ -156,7 +155,7 @@ pub(crate) async fn retry(
     func: &HandlerFn,
     inv: &Invocation,
     cancel: &CancellationToken,
-    slot: &mut Slot,
+    slot: &mut Slot<'_>,
 ) -> Attempts {
     let mut attempt = 1;
     loop {
@@ -320,7 +319,7 @@ impl Pipeline {
     }
 
     /// [`process`](Self::process) holding `slot`, which it gives up during retry backoffs.
-    pub(crate) async fn process_in(&self, delivery: Delivery, slot: &mut Slot) {
+    pub(crate) async fn process_in(&self, delivery: Delivery, slot: &mut Slot<'_>) {
         let Delivery { message, ack, .. } = delivery;
         if !ack.is_current() {
             // Taken back by the broker (a revoked partition, a rewind): it comes again, to

@@ -1004,7 +1004,7 @@ async fn consume(
                 Some(d) => {
                     let w = route(&d, lanes, &mut next);
                     if let Err(e) = queues[w].send((d, permit)) {
-                        drop(e); // worker gone (cannot happen while we hold it); the delivery requeues on drop
+                        drop(e); // lane gone (cannot happen while we hold it); the delivery requeues on drop
                     }
                 }
                 None => break ConsumeEnd::Lost("binder closed the input channel".into()),
@@ -1018,7 +1018,7 @@ async fn consume(
     }
     drop(rx);
     drop(queues);
-    while workers.join_next().await.is_some() {} // workers finish their in-flight work
+    while workers.join_next().await.is_some() {} // lanes finish their in-flight work
     pipeline.drain_confirmations().await;
     end
 }
