@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use bindery::binder::ProducerSpec;
 use bindery::{App, Binder, Config, Context, Handler, HandlerError, Message, RunningApp};
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, Message as _};
 use serde::{Deserialize, Serialize};
@@ -103,7 +104,9 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     }
 }
 
-async fn raw_produce(broker: &Broker, n: u64, size: usize) -> Duration {
+/// `with_headers`: each record also carries the `contentType` header bindery's records carry
+/// (the only header a bindery source writes to Kafka), for a like-for-like comparison.
+async fn raw_produce(broker: &Broker, n: u64, size: usize, with_headers: bool) -> Duration {
     let topic = broker.topic().await;
     let counted = Counted::default();
     let done = counted.0.clone();
@@ -121,6 +124,12 @@ async fn raw_produce(broker: &Broker, n: u64, size: usize) -> Duration {
     for i in 0..n {
         let bytes = serde_json::to_vec(&event(i, size)).unwrap();
         let mut rec = BaseRecord::<(), [u8], ()>::to(&topic).payload(&bytes[..]);
+        if with_headers {
+            rec = rec.headers(
+                OwnedHeaders::new_with_capacity(1)
+                    .insert(Header { key: "contentType", value: Some(&b"application/json"[..]) }),
+            );
+        }
         loop {
             match p.send(rec) {
                 Ok(()) => break,
@@ -241,28 +250,33 @@ async fn bindery_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
 
 struct Figures {
     produce: (f64, f64),
+    /// Raw produce with bindery's headers, and bindery's produce again.
+    produce_same_headers: (f64, f64),
     consume: (f64, f64),
 }
 
 async fn measure(broker: &Broker, n: u64, size: usize, rounds: usize) -> Figures {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let (mut p_raw, mut p_b, mut c_raw, mut c_b) = (0f64, 0f64, 0f64, 0f64);
+    let (mut p_raw, mut p_b, mut c_raw, mut c_b, mut p_raw_h) = (0f64, 0f64, 0f64, 0f64, 0f64);
     // One topic both consumers read, filled by bindery (so records carry bindery's headers).
     let topic = broker.topic().await;
     bindery_produce(broker, n - 1, size, Some(topic.clone())).await; // plus its warm-up record
     for _ in 0..rounds {
-        p_raw = p_raw.max(rate(raw_produce(broker, n, size).await));
+        p_raw = p_raw.max(rate(raw_produce(broker, n, size, false).await));
         p_b = p_b.max(rate(bindery_produce(broker, n, size, None).await));
+        p_raw_h = p_raw_h.max(rate(raw_produce(broker, n, size, true).await));
         c_raw = c_raw.max(rate(raw_consume(broker, &topic, n).await));
         c_b = c_b.max(rate(bindery_consume(broker, &topic, n).await));
     }
-    Figures { produce: (p_raw, p_b), consume: (c_raw, c_b) }
+    Figures { produce: (p_raw, p_b), produce_same_headers: (p_raw_h, p_b), consume: (c_raw, c_b) }
 }
 
 fn report(name: &str, n: u64, size: usize, f: &Figures) {
-    for (what, (raw, b)) in [("produce", f.produce), ("consume+commit", f.consume)] {
+    for (what, (raw, b)) in
+        [("produce", f.produce), ("produce (same hdrs)", f.produce_same_headers), ("consume+commit", f.consume)]
+    {
         println!(
-            "{name:<8} {size:>4} B  {what:<15} raw {raw:>10.0} msg/s  bindery {b:>10.0} msg/s  ratio {:>5.2}  ({n} msgs)",
+            "{name:<8} {size:>4} B  {what:<19} raw {raw:>10.0} msg/s  bindery {b:>10.0} msg/s  ratio {:>5.2}  ({n} msgs)",
             b / raw
         );
     }
@@ -320,7 +334,11 @@ fn main() {
             if full {
                 report(name, n, size, &f);
                 let broker_label = if *name == "mock" { "librdkafka MockCluster" } else { "tansu 0.6.0" };
-                for (case, (raw, bindery)) in [("produce", f.produce), ("consume + commit", f.consume)] {
+                for (case, (raw, bindery)) in [
+                    ("produce", f.produce),
+                    ("produce vs raw with the same headers", f.produce_same_headers),
+                    ("consume + commit", f.consume),
+                ] {
                     report::record(serde_json::json!({ "binder": "kafka", "broker": broker_label, "case": case,
                         "payload_bytes": size, "messages": n, "raw": raw, "bindery": bindery,
                         "peak_rss_kib": report::peak_rss_kib() }));

@@ -74,7 +74,7 @@ impl KafkaBinder {
             .collect();
         let reach = Arc::new(Reachability::default());
         let secrets = Arc::new(secrets);
-        let ctx = Context { reach: reach.clone(), lag: None, secrets: secrets.clone() };
+        let ctx = Context { reach: reach.clone(), lag: None, secrets: secrets.clone(), ledger: Arc::default() };
         let cfg = options.client_config(&[("allow.auto.create.topics", "false".into())], &BTreeMap::new());
         let admin: Admin = create(&options, &cfg, ctx, "admin client")?;
         Ok(Self { opts: Arc::new(options), reach, secrets, admin: Arc::new(admin), producer: Mutex::new(None) })
@@ -93,7 +93,7 @@ impl KafkaBinder {
     }
 
     fn context(&self, lag: Option<(String, Arc<Lag>)>) -> Context {
-        Context { reach: self.reach.clone(), lag, secrets: self.secrets.clone() }
+        Context { reach: self.reach.clone(), lag, secrets: self.secrets.clone(), ledger: Arc::default() }
     }
 
     fn producer_client(&self, overrides: &BTreeMap<String, ConfigValue>) -> Result<Arc<producer::Client>> {
@@ -140,6 +140,7 @@ impl Binder for KafkaBinder {
         admin::ensure_topic(&self.admin, &self.opts, &spec.binding, &spec.destination, wanted, true).await?;
         let client = self.producer_client(&options.config)?;
         Ok(Arc::new(KafkaProducer {
+            ledger: rdkafka::producer::Producer::context(client.as_ref()).ledger.clone(),
             client,
             topic: spec.destination.clone(),
             binding: spec.binding.clone(),

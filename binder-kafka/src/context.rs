@@ -69,6 +69,8 @@ pub(crate) struct Context {
     pub(crate) lag: Option<(String, Arc<Lag>)>,
     /// Secret values to strip from anything librdkafka says.
     pub(crate) secrets: Arc<Vec<String>>,
+    /// For producers: the confirmations of their records.
+    pub(crate) ledger: Arc<crate::ledger::DeliveryLedger>,
 }
 
 impl Context {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bindery::binder::{Confirmation, Confirmer, Producer};
+use bindery::binder::{Confirmation, Producer};
 use bindery::headers::names;
 use bindery::{Error, RawMessage, Result};
 use rdkafka::error::KafkaError;
@@ -22,18 +22,19 @@ use crate::naming::headers as kh;
 pub(crate) type Client = ThreadedProducer<Context>;
 
 impl ProducerContext for Context {
-    type DeliveryOpaque = Box<Confirmer>;
+    /// The record's number in the producer's [`DeliveryLedger`](crate::ledger::DeliveryLedger).
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, confirmer: Box<Confirmer>) {
-        match result {
-            Ok(_) => confirmer.confirm(Ok(())),
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let outcome = match result {
+            Ok(_) => Ok(()),
             Err((e, m)) => {
                 use rdkafka::Message as _;
                 let topic = m.topic();
-                confirmer
-                    .confirm(Err(Error::broker(format!("Kafka did not take the message for topic `{topic}`: {e}"))))
+                Err(Error::broker(format!("Kafka did not take the message for topic `{topic}`: {e}")))
             }
-        }
+        };
+        self.ledger.settle(seq as u64, outcome);
     }
 }
 
@@ -67,6 +68,8 @@ pub(crate) fn kafka_headers(message: &RawMessage, dead_letter: bool) -> OwnedHea
 
 pub(crate) struct KafkaProducer {
     pub(crate) client: Arc<Client>,
+    /// The client's ledger: each record's confirmation, by number.
+    pub(crate) ledger: Arc<crate::ledger::DeliveryLedger>,
     pub(crate) topic: String,
     pub(crate) binding: String,
     pub(crate) dead_letter: bool,
@@ -80,8 +83,8 @@ enum Enqueue {
 
 impl KafkaProducer {
     fn enqueue(&self, message: &RawMessage) -> Enqueue {
-        let (confirmer, confirmation) = Confirmation::channel();
-        let mut record = BaseRecord::<[u8], [u8], Box<Confirmer>>::with_opaque_to(&self.topic, Box::new(confirmer))
+        let seq = self.ledger.issue();
+        let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.topic, seq as usize)
             .headers(kafka_headers(message, self.dead_letter));
         if let Some(key) = message.headers().key() {
             record = record.key(key);
@@ -89,14 +92,18 @@ impl KafkaProducer {
         if !is_tombstone(message) {
             record = record.payload(&message.payload()[..]);
         }
-        match self.client.send(record) {
-            Ok(()) => Enqueue::Queued(confirmation),
+        let refused = match self.client.send(record) {
+            Ok(()) => return Enqueue::Queued(self.ledger.confirmation(seq)),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueue::Full,
             Err((e, _)) => Enqueue::Failed(Error::broker(format!(
                 "binding `{}`: cannot publish to topic `{}`: {e}",
                 self.binding, self.topic
             ))),
-        }
+        };
+        // librdkafka did not take the record, so no delivery report will settle its number:
+        // settle it here (nobody holds its confirmation) so the ledger moves past it.
+        self.ledger.settle(seq, Ok(()));
+        refused
     }
 }
 
@@ -123,6 +130,11 @@ impl Producer for KafkaProducer {
             Enqueue::Failed(e) => Ok(Err(e)),
             Enqueue::Full => Err(message),
         }
+    }
+
+    /// Kafka carries neither: [`kafka_headers`] leaves them out, as Spring's header mapper does.
+    fn writes_identity(&self) -> bool {
+        false
     }
 
     async fn flush(&self, timeout: Duration) -> Result<()> {

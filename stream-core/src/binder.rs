@@ -280,6 +280,47 @@ enum ConfirmationInner {
     Ready(Option<Result<()>>),
     Channel(oneshot::Receiver<Result<()>>),
     Future(Pin<Box<dyn Future<Output = Result<()>> + Send>>),
+    /// Number `seq` of `ledger`; `open` until it resolved.
+    Ledger {
+        ledger: Arc<dyn Ledger>,
+        seq: u64,
+        open: bool,
+    },
+}
+
+/// Keeps the confirmations of many sends by number, so a producer can hand out a
+/// [`Confirmation`] per message without allocating a channel for each (see
+/// [`Confirmation::ledger`]). The Kafka binder keeps one per librdkafka producer, fed by its
+/// delivery callback.
+///
+/// A ledger whose sends are all confirmed at once:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::task::{Context, Poll};
+/// use bindery::binder::{Confirmation, Ledger};
+///
+/// struct AllConfirmed;
+/// impl Ledger for AllConfirmed {
+///     fn poll_confirmed(&self, _seq: u64, _cx: &mut Context<'_>) -> Poll<bindery::Result<()>> {
+///         Poll::Ready(Ok(()))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let ledger = Arc::new(AllConfirmed);
+/// assert!(Confirmation::ledger(ledger.clone(), 1).await.is_ok());
+/// assert!(Confirmation::ledger(ledger, 2).await.is_ok());
+/// # });
+/// ```
+pub trait Ledger: Send + Sync + 'static {
+    /// `Ready` with the outcome once send `seq` was confirmed or refused; otherwise `Pending`,
+    /// and `cx` is woken when it is settled.
+    fn poll_confirmed(&self, seq: u64, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<()>>;
+
+    /// The confirmation of `seq` was dropped before it resolved: nothing needs to be kept for
+    /// it any more. The default keeps nothing to begin with.
+    fn forget(&self, _seq: u64) {}
 }
 
 impl std::fmt::Debug for Confirmation {
@@ -357,6 +398,31 @@ impl Confirmation {
     pub fn from_future(f: impl Future<Output = Result<()>> + Send + 'static) -> Self {
         Self { inner: ConfirmationInner::Future(Box::pin(f)) }
     }
+
+    /// The confirmation of send number `seq`, kept by `ledger` (see [`Ledger`]); costs no
+    /// allocation.
+    ///
+    /// See [`Ledger`] for an example.
+    ///
+    /// ```
+    /// # use std::task::{Context, Poll};
+    /// # struct Never;
+    /// # impl bindery::binder::Ledger for Never {
+    /// #     fn poll_confirmed(&self, _: u64, _: &mut Context<'_>) -> Poll<bindery::Result<()>> { Poll::Pending }
+    /// # }
+    /// let _pending = bindery::binder::Confirmation::ledger(std::sync::Arc::new(Never), 7);
+    /// ```
+    pub fn ledger(ledger: Arc<dyn Ledger>, seq: u64) -> Self {
+        Self { inner: ConfirmationInner::Ledger { ledger, seq, open: true } }
+    }
+}
+
+impl Drop for Confirmation {
+    fn drop(&mut self) {
+        if let ConfirmationInner::Ledger { ledger, seq, open: true } = &self.inner {
+            ledger.forget(*seq);
+        }
+    }
 }
 
 impl Future for Confirmation {
@@ -376,6 +442,16 @@ impl Future for Confirmation {
                 Poll::Pending => Poll::Pending,
             },
             ConfirmationInner::Future(f) => f.as_mut().poll(cx),
+            ConfirmationInner::Ledger { ledger, seq, open } => {
+                if !*open {
+                    return Poll::Ready(Err(Error::closed("confirmation polled twice")));
+                }
+                let r = ledger.poll_confirmed(*seq, cx);
+                if r.is_ready() {
+                    *open = false;
+                }
+                r
+            }
         }
     }
 }
@@ -430,6 +506,26 @@ pub trait Producer: Send + Sync + 'static {
 
     /// Waits until everything sent so far is confirmed or `timeout` passes.
     async fn flush(&self, timeout: Duration) -> Result<()>;
+
+    /// Whether this producer puts the `id` and `timestamp` headers on the wire. A binder whose
+    /// brokers carry neither (Kafka, as Spring maps it: the record has its own timestamp and
+    /// consumers give each record a fresh id) returns false, and the runtime then does not
+    /// generate them for its messages. The default is true.
+    ///
+    /// ```
+    /// # use bindery::binder::{Confirmation, Producer};
+    /// struct Quiet;
+    /// #[async_trait::async_trait]
+    /// impl Producer for Quiet {
+    ///     async fn send(&self, _m: bindery::RawMessage) -> bindery::Result<Confirmation> { Ok(Confirmation::confirmed()) }
+    ///     async fn flush(&self, _t: std::time::Duration) -> bindery::Result<()> { Ok(()) }
+    ///     fn writes_identity(&self) -> bool { false }
+    /// }
+    /// assert!(!Quiet.writes_identity());
+    /// ```
+    fn writes_identity(&self) -> bool {
+        true
+    }
 }
 
 /// How a delivery was settled.

@@ -1039,6 +1039,10 @@ impl Producer for WatchedProducer {
     async fn flush(&self, timeout: Duration) -> Result<()> {
         self.inner.flush(timeout).await
     }
+
+    fn writes_identity(&self) -> bool {
+        self.inner.writes_identity()
+    }
 }
 
 struct WatchedAcks {

@@ -105,6 +105,9 @@ pub(crate) struct OutputBinding {
     retry_interval: Duration,
     cancel: CancellationToken,
     producer: OnceCell<Arc<dyn Producer>>,
+    /// False once the bound producer said it never writes `id`/`timestamp`: then neither is
+    /// generated (see [`Producer::writes_identity`]).
+    identity: std::sync::atomic::AtomicBool,
     health: Mutex<Health>,
 }
 
@@ -148,6 +151,7 @@ impl OutputBinding {
             retry_interval,
             cancel,
             producer: OnceCell::new(),
+            identity: std::sync::atomic::AtomicBool::new(true),
             health: Mutex::new(Health::unknown("producer not bound yet")),
         }
     }
@@ -159,6 +163,7 @@ impl OutputBinding {
                     match self.binder.bind_producer(&self.spec).await {
                         Ok(p) => {
                             self.set_health(Health::up());
+                            self.identity.store(p.writes_identity(), std::sync::atomic::Ordering::Relaxed);
                             return Ok(p);
                         }
                         Err(e) => {
@@ -190,7 +195,16 @@ impl OutputBinding {
         self.producer().await.map(|_| ())
     }
 
+    /// Whether messages for this binding get `id` and `timestamp` headers.
+    fn identity(&self) -> bool {
+        self.identity.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn finish_headers(&self, headers: &mut Headers) {
+        if !self.identity() {
+            headers.insert_if_absent(names::CONTENT_TYPE, self.content_type_header.clone());
+            return;
+        }
         if !headers.contains(names::ID) {
             headers.insert(names::ID, crate::headers::new_message_id());
         }
@@ -232,8 +246,10 @@ impl OutputBinding {
             // correlation id, key and traceparent added later.
             let mut entries = Vec::with_capacity(6);
             entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
-            entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
-            entries.push((names::TIMESTAMP.into(), timestamp_header()));
+            if self.identity() {
+                entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
+                entries.push((names::TIMESTAMP.into(), timestamp_header()));
+            }
             headers = Headers::from_entries(entries);
         }
         // The message's own content type, when it names one other than the binding's.
@@ -1301,6 +1317,84 @@ mod tests {
             (0..10_000).map(|_| crate::headers::new_message_id()).collect();
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.get_version_num() == 4));
+    }
+
+    /// A binder whose producer keeps what it is sent and says whether it writes `id`/`timestamp`.
+    struct Keeping {
+        identity: bool,
+        sent: Arc<Mutex<Vec<RawMessage>>>,
+    }
+
+    struct KeepingProducer(bool, Arc<Mutex<Vec<RawMessage>>>);
+
+    #[async_trait::async_trait]
+    impl Producer for KeepingProducer {
+        async fn send(&self, message: RawMessage) -> Result<crate::binder::Confirmation> {
+            self.1.lock().map_err(|_| Error::closed("poisoned"))?.push(message);
+            Ok(crate::binder::Confirmation::confirmed())
+        }
+        async fn flush(&self, _timeout: Duration) -> Result<()> {
+            Ok(())
+        }
+        fn writes_identity(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Binder for Keeping {
+        fn kind(&self) -> &str {
+            "keeping"
+        }
+        async fn bind_producer(&self, _spec: &ProducerSpec) -> Result<Arc<dyn Producer>> {
+            Ok(Arc::new(KeepingProducer(self.identity, self.sent.clone())))
+        }
+        async fn bind_consumer(
+            &self,
+            _spec: &ConsumerSpec,
+            _channel: InputChannel,
+        ) -> Result<Box<dyn ConsumerBinding>> {
+            Err(Error::binding("keeping", "no consumers"))
+        }
+        fn dead_letter_destination(&self, destination: &str, group: &str) -> String {
+            format!("{destination}.{group}.dlq")
+        }
+    }
+
+    /// What one source send puts on a producer that does (or does not) write `id`/`timestamp`.
+    async fn sent_headers(identity: bool) -> Headers {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let binder = Arc::new(Keeping { identity, sent: sent.clone() });
+        let out = OutputBinding::new(
+            ProducerSpec::output("out", "d".to_string()),
+            binder,
+            codec::JSON.into(),
+            None,
+            Duration::from_millis(10),
+            CancellationToken::new(),
+        );
+        out.warm_up().await.unwrap();
+        let codecs = Codecs::default();
+        out.send(out.encode(&codecs, Message::new(7u32)).unwrap()).await.unwrap().await.unwrap();
+        out.send(out.encode_bytes(Message::new(bytes::Bytes::from_static(b"8")))).await.unwrap().await.unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].headers().contains(names::ID), sent[1].headers().contains(names::ID));
+        assert_eq!(sent[0].headers().contains(names::TIMESTAMP), sent[1].headers().contains(names::TIMESTAMP));
+        sent[0].headers().clone()
+    }
+
+    #[tokio::test]
+    async fn id_and_timestamp_only_for_producers_that_write_them() {
+        let written = sent_headers(true).await;
+        assert_eq!(written.get(names::ID).and_then(|v| v.as_str()).map(str::len), Some(36));
+        assert!(written.contains(names::TIMESTAMP));
+        assert_eq!(written.get_str(names::CONTENT_TYPE), Some(codec::JSON));
+
+        let skipped = sent_headers(false).await;
+        assert!(!skipped.contains(names::ID), "{skipped:?}");
+        assert!(!skipped.contains(names::TIMESTAMP), "{skipped:?}");
+        assert_eq!(skipped.get_str(names::CONTENT_TYPE), Some(codec::JSON));
     }
 
     #[test]
