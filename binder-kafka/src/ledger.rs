@@ -5,7 +5,10 @@
 //! number. The delivery callback marks the number settled, keeps the error if there was one and
 //! wakes the confirmation's task if one is waiting. Settled numbers are kept as a bitmap from the
 //! lowest unsettled one, which stays small because librdkafka reports every record it took
-//! (delivered, failed, timed out or purged).
+//! (delivered, failed, timed out or purged). The bitmap spans from the oldest unsettled record
+//! to the newest: one bit per record sent meanwhile, so a record held up for librdkafka's whole
+//! `message.timeout.ms` (5 minutes by default) while others flow at 100,000 a second costs
+//! about 4 MB until it settles.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
