@@ -105,9 +105,6 @@ pub(crate) struct OutputBinding {
     retry_interval: Duration,
     cancel: CancellationToken,
     producer: OnceCell<Arc<dyn Producer>>,
-    /// False once the bound producer said it never writes `id`/`timestamp`: then neither is
-    /// generated (see [`Producer::writes_identity`]).
-    identity: std::sync::atomic::AtomicBool,
     health: Mutex<Health>,
 }
 
@@ -151,7 +148,6 @@ impl OutputBinding {
             retry_interval,
             cancel,
             producer: OnceCell::new(),
-            identity: std::sync::atomic::AtomicBool::new(true),
             health: Mutex::new(Health::unknown("producer not bound yet")),
         }
     }
@@ -163,7 +159,6 @@ impl OutputBinding {
                     match self.binder.bind_producer(&self.spec).await {
                         Ok(p) => {
                             self.set_health(Health::up());
-                            self.identity.store(p.writes_identity(), std::sync::atomic::Ordering::Relaxed);
                             return Ok(p);
                         }
                         Err(e) => {
@@ -195,21 +190,20 @@ impl OutputBinding {
         self.producer().await.map(|_| ())
     }
 
-    /// Whether messages for this binding get `id` and `timestamp` headers.
+    /// Whether messages for this binding get `id` and `timestamp` headers: unless the bound
+    /// producer never writes them (see [`Producer::writes_identity`]).
     fn identity(&self) -> bool {
-        self.identity.load(std::sync::atomic::Ordering::Relaxed)
+        self.producer.get().is_none_or(|p| p.writes_identity())
     }
 
     fn finish_headers(&self, headers: &mut Headers) {
-        if !self.identity() {
-            headers.insert_if_absent(names::CONTENT_TYPE, self.content_type_header.clone());
-            return;
-        }
-        if !headers.contains(names::ID) {
-            headers.insert(names::ID, crate::headers::new_message_id());
-        }
-        if !headers.contains(names::TIMESTAMP) {
-            headers.insert(names::TIMESTAMP, timestamp_header());
+        if self.identity() {
+            if !headers.contains(names::ID) {
+                headers.insert(names::ID, crate::headers::new_message_id());
+            }
+            if !headers.contains(names::TIMESTAMP) {
+                headers.insert(names::TIMESTAMP, timestamp_header());
+            }
         }
         if !headers.contains(names::CONTENT_TYPE) {
             headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
