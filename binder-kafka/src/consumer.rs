@@ -10,7 +10,6 @@
 //! - Backpressure: while the input channel is full the task does not poll, so librdkafka stops
 //!   fetching once its own prefetch queue is full.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -31,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, Lag, Reachability, lock};
 use crate::naming::headers as kh;
-use crate::offsets::{Settled, Tracker};
+use crate::offsets::{PartitionMap, Settled, Tracker};
 
 pub(crate) type Client = StreamConsumer<ConsumerCtx>;
 
@@ -202,29 +201,48 @@ fn header_name(name: &str) -> std::borrow::Cow<'static, str> {
 /// The message the runtime sees for a consumed record.
 pub(crate) fn to_message<M: rdkafka::Message>(record: &M, topic: &HeaderValue) -> RawMessage {
     let kafka_headers = record.headers();
-    let mut headers = Headers::with_capacity(kafka_headers.map(|h| h.count()).unwrap_or(0) + 4);
+    // The record's headers, then at most six of ours: key, id, timestamp, topic, partition, offset.
+    let mut headers = Headers::with_capacity(kafka_headers.map(|h| h.count()).unwrap_or(0) + 6);
+    // Which of the headers we add the record carries already. Almost never any: then ours are
+    // appended without a scan of the headers per name.
+    let (mut has_id, mut has_timestamp, mut has_ours) = (false, false, false);
     if let Some(hs) = kafka_headers {
         for h in hs.iter() {
             let mut value = h.value.unwrap_or_default();
-            // Spring Kafka before 2.3 wrote String headers JSON-encoded ("\"application/json\"").
-            if h.key == names::CONTENT_TYPE && value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
-                value = &value[1..value.len() - 1];
+            match h.key {
+                // Spring Kafka before 2.3 wrote String headers JSON-encoded ("\"application/json\"").
+                names::CONTENT_TYPE if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' => {
+                    value = &value[1..value.len() - 1];
+                }
+                names::ID => has_id = true,
+                names::TIMESTAMP => has_timestamp = true,
+                names::KEY | kh::RECEIVED_TOPIC | kh::RECEIVED_PARTITION | kh::OFFSET | kh::TOMBSTONE => {
+                    has_ours = true
+                }
+                _ => {}
             }
             headers.insert(header_name(h.key), HeaderValue::from(value));
         }
     }
+    let add = |headers: &mut Headers, name: &'static str, value: HeaderValue| {
+        if has_ours { headers.insert(name, value) } else { headers.append(name, value) }
+    };
     if let Some(k) = record.key() {
-        headers.insert(names::KEY, HeaderValue::from(k));
+        add(&mut headers, names::KEY, HeaderValue::from(k));
     }
     // Spring never writes `id` or `timestamp` to Kafka (nor does bindery): as Spring does on
     // receipt, a record gets a fresh id, and the record's own timestamp.
-    headers.insert_if_absent(names::ID, bindery::new_message_id());
-    if let Some(ms) = record.timestamp().to_millis().and_then(|ms| u64::try_from(ms).ok()) {
-        headers.insert_if_absent(names::TIMESTAMP, ms);
+    if !has_id {
+        headers.append(names::ID, bindery::new_message_id());
     }
-    headers.insert(kh::RECEIVED_TOPIC, topic.clone());
-    headers.insert(kh::RECEIVED_PARTITION, u64::try_from(record.partition()).unwrap_or_default());
-    headers.insert(kh::OFFSET, u64::try_from(record.offset()).unwrap_or_default());
+    if !has_timestamp {
+        if let Some(ms) = record.timestamp().to_millis().and_then(|ms| u64::try_from(ms).ok()) {
+            headers.append(names::TIMESTAMP, ms);
+        }
+    }
+    add(&mut headers, kh::RECEIVED_TOPIC, topic.clone());
+    add(&mut headers, kh::RECEIVED_PARTITION, HeaderValue::from(u64::try_from(record.partition()).unwrap_or_default()));
+    add(&mut headers, kh::OFFSET, HeaderValue::from(u64::try_from(record.offset()).unwrap_or_default()));
     let payload = match record.payload() {
         Some(p) => Bytes::copy_from_slice(p),
         None => {
@@ -258,7 +276,7 @@ pub(crate) async fn pump(
     stop: CancellationToken,
     lost: CancellationToken,
 ) {
-    let mut lanes: HashMap<i32, Arc<Lane>> = HashMap::new();
+    let mut lanes: PartitionMap<Arc<Lane>> = PartitionMap::default();
     // One stop future for the whole loop: registering a fresh one per record costs more
     // than the rest of the hand-off.
     let stopped = stop.cancelled();
@@ -437,5 +455,28 @@ mod tests {
         let m = to_message(&record(headers), &HeaderValue::from("orders"));
         assert_eq!(m.headers().get_str("id"), Some("from-a-producer"));
         assert_eq!(m.headers().get_str("timestamp"), Some("5"));
+    }
+
+    #[test]
+    fn record_headers_named_like_ours_are_replaced_not_repeated() {
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "kafka_offset", value: Some("999") })
+            .insert(Header { key: "key", value: Some("forged") })
+            .insert(Header { key: "contentType", value: Some("\"application/json\"") })
+            .insert(Header { key: "tenant", value: Some("acme") })
+            .insert(Header { key: "tenant", value: Some("umbrella") });
+        let m = to_message(&record(headers), &HeaderValue::from("orders"));
+        let h = m.headers();
+        assert_eq!(h.get_str(kh::OFFSET), Some("42"), "the consumed offset, not a header pretending to be it");
+        assert_eq!(h.key(), Some(&b"k"[..]));
+        assert_eq!(h.content_type(), Some("application/json"), "Spring Kafka < 2.3 quoting removed");
+        assert_eq!(h.get_str("tenant"), Some("umbrella"), "a repeated record header: the last one wins");
+        let mut names: Vec<&str> = h.iter().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "every name once: {:?}", h);
+        assert_eq!(h.get_str(kh::RECEIVED_PARTITION), Some("3"));
+        assert!(h.id().is_some() && h.timestamp() == Some(1_764_000_000_123));
     }
 }

@@ -8,25 +8,52 @@
 //! from the requeued offset on is forgotten and will be admitted again when the consumer
 //! re-reads it; settlements of the forgotten deliveries are ignored (their epoch is stale).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use bindery::binder::Settlement;
+
+/// One admitted record of a partition.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    offset: i64,
+    /// The partition's epoch when the record was admitted.
+    epoch: u64,
+    settled: bool,
+}
 
 #[derive(Debug)]
 struct Partition {
     /// Epoch given to records admitted now.
     epoch: u64,
-    /// Admitted, unsettled offsets with the epoch they were admitted in.
-    outstanding: BTreeMap<i64, u64>,
+    /// Admitted records in offset order (they are admitted in that order). The first one is
+    /// never settled: settled records at the front are dropped as they finish, so the front is
+    /// the commit point. Settled records behind an unsettled one stay until it finishes, or
+    /// until the window is compacted.
+    window: VecDeque<Slot>,
+    /// Compact (drop settled records from the middle) when the window reaches this length:
+    /// memory then follows the number of unsettled records, as with a map of them, while
+    /// in-order work costs a push and a pop.
+    compact_at: usize,
     /// The offset after the last admitted one.
     next: i64,
     /// After a rewind: the only offset admitted next (records fetched before the seek are skipped).
     rewind_to: Option<i64>,
 }
 
+/// The shortest window that is compacted.
+const MIN_COMPACT: usize = 1024;
+
 impl Partition {
     fn commit_point(&self) -> i64 {
-        self.outstanding.keys().next().copied().unwrap_or(self.next)
+        self.window.front().map_or(self.next, |s| s.offset)
+    }
+
+    /// The position of the unsettled record at `offset` admitted in `epoch`.
+    fn find(&self, offset: i64, epoch: u64) -> Option<usize> {
+        let i = self.window.binary_search_by_key(&offset, |s| s.offset).ok()?;
+        let s = self.window[i];
+        (s.epoch == epoch && !s.settled).then_some(i)
     }
 }
 
@@ -41,10 +68,32 @@ pub(crate) enum Settled {
     Rewind(i64),
 }
 
+/// Hashes partition numbers by one multiplication: they are small integers chosen by the
+/// broker, and SipHash cost more than the rest of a tracker update.
+#[derive(Default)]
+pub(crate) struct PartitionHash(u64);
+
+/// A map keyed by partition number, hashed by [`PartitionHash`].
+pub(crate) type PartitionMap<V> = HashMap<i32, V, BuildHasherDefault<PartitionHash>>;
+
+impl Hasher for PartitionHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Offsets of all partitions of one consumer.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
-    partitions: HashMap<i32, Partition>,
+    partitions: PartitionMap<Partition>,
     epochs: u64,
 }
 
@@ -59,8 +108,9 @@ impl Tracker {
     pub(crate) fn admit(&mut self, partition: i32, offset: i64) -> Option<u64> {
         if !self.partitions.contains_key(&partition) {
             let epoch = self.epoch();
-            self.partitions
-                .insert(partition, Partition { epoch, outstanding: BTreeMap::new(), next: offset, rewind_to: None });
+            let p =
+                Partition { epoch, window: VecDeque::new(), compact_at: MIN_COMPACT, next: offset, rewind_to: None };
+            self.partitions.insert(partition, p);
         }
         let p = self.partitions.get_mut(&partition)?;
         if offset < p.next {
@@ -71,32 +121,38 @@ impl Tracker {
             Some(_) => p.rewind_to = None,
             None => {}
         }
-        p.outstanding.insert(offset, p.epoch);
+        if p.window.len() >= p.compact_at {
+            p.window.retain(|s| !s.settled);
+            p.compact_at = MIN_COMPACT.max(2 * p.window.len());
+        }
+        p.window.push_back(Slot { offset, epoch: p.epoch, settled: false });
         p.next = offset + 1;
         Some(p.epoch)
     }
 
     /// Records how the record at `offset` (admitted in `epoch`) was settled.
     pub(crate) fn settle(&mut self, partition: i32, offset: i64, epoch: u64, settlement: Settlement) -> Settled {
-        let fresh = self.epoch();
         let Some(p) = self.partitions.get_mut(&partition) else { return Settled::Nothing };
-        if p.outstanding.get(&offset) != Some(&epoch) {
-            return Settled::Nothing;
-        }
+        let Some(i) = p.find(offset, epoch) else { return Settled::Nothing };
         match settlement {
             Settlement::Requeue => {
-                p.outstanding.split_off(&offset);
+                p.window.truncate(i);
                 p.next = offset;
                 p.rewind_to = Some(offset);
-                p.epoch = fresh;
+                self.epochs += 1;
+                p.epoch = self.epochs;
                 Settled::Rewind(offset)
             }
             // Ack, and Reject (the runtime dead-lettered it first): done either way.
             _ => {
-                let before = p.commit_point();
-                p.outstanding.remove(&offset);
-                let after = p.commit_point();
-                if after != before { Settled::Advanced(after) } else { Settled::Nothing }
+                p.window[i].settled = true;
+                if i > 0 {
+                    return Settled::Nothing;
+                }
+                while p.window.front().is_some_and(|s| s.settled) {
+                    p.window.pop_front();
+                }
+                Settled::Advanced(p.commit_point())
             }
         }
     }
@@ -104,7 +160,7 @@ impl Tracker {
     /// Whether the record at `offset`, admitted in `epoch`, is still outstanding: false once its
     /// partition was revoked, or rewound to it or before it.
     pub(crate) fn is_current(&self, partition: i32, offset: i64, epoch: u64) -> bool {
-        self.partitions.get(&partition).is_some_and(|p| p.outstanding.get(&offset) == Some(&epoch))
+        self.partitions.get(&partition).is_some_and(|p| p.find(offset, epoch).is_some())
     }
 
     /// The commit point of every partition.
@@ -126,7 +182,13 @@ impl Tracker {
     /// Records handed out and not settled, over all partitions.
     #[cfg(test)]
     pub(crate) fn unsettled(&self) -> usize {
-        self.partitions.values().map(|p| p.outstanding.len()).sum()
+        self.partitions.values().map(|p| p.window.iter().filter(|s| !s.settled).count()).sum()
+    }
+
+    /// Records the tracker holds (settled ones behind an unsettled one included).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.partitions.values().map(|p| p.window.len()).sum()
     }
 }
 
@@ -244,5 +306,32 @@ mod tests {
         assert_ne!(e0b, e0);
         assert_eq!(t.settle(0, 0, e0, Ack), Settled::Nothing);
         assert_eq!(t.settle(1, 7, e1, Ack), Settled::Advanced(8));
+    }
+
+    #[test]
+    fn a_stuck_record_holds_the_commit_but_not_the_memory() {
+        // Offset 0 never finishes while 10,000 later records do.
+        let mut t = Tracker::default();
+        let e = t.admit(0, 0).unwrap();
+        for o in 1..10_000 {
+            assert_eq!(t.admit(0, o), Some(e));
+            assert_eq!(t.settle(0, o, e, Ack), Settled::Nothing);
+        }
+        assert_eq!(t.commit_points(), [(0, 0)]);
+        assert_eq!(t.unsettled(), 1);
+        assert!(t.held() <= 2 * MIN_COMPACT, "settled records are compacted away: {} held", t.held());
+        // Compaction kept what matters: offset 0 finishing commits past everything.
+        assert!(t.is_current(0, 0, e) && !t.is_current(0, 5, e));
+        assert_eq!(t.settle(0, 0, e, Ack), Settled::Advanced(10_000));
+        assert_eq!(t.held(), 0);
+    }
+
+    #[test]
+    fn settling_twice_changes_nothing() {
+        let (mut t, e) = admitted(0..3);
+        assert_eq!(t.settle(0, 1, e, Ack), Settled::Nothing);
+        assert_eq!(t.settle(0, 1, e, Requeue), Settled::Nothing, "already done: no rewind");
+        assert_eq!(t.settle(0, 0, e, Ack), Settled::Advanced(2));
+        assert_eq!(t.settle(0, 0, e, Ack), Settled::Nothing);
     }
 }

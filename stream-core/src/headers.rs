@@ -221,18 +221,32 @@ impl From<Bytes> for HeaderValue {
     }
 }
 impl From<u64> for HeaderValue {
+    /// Decimal text, written straight into the inline buffer two digits at a time (binders
+    /// add offsets, partitions and timestamps to every record they consume).
     fn from(mut v: u64) -> Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let mut buf = [0u8; INLINE];
+        let mut i = 20; // u64::MAX has 20 digits
+        while v >= 100 {
+            let pair = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
-        Self::copy(&digits[i..])
+        if v >= 10 {
+            let pair = v as usize * 2;
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            i -= 1;
+            buf[i] = b'0' + v as u8;
+        }
+        buf.copy_within(i..20, 0);
+        Self(Repr::Inline { len: (20 - i) as u8, buf })
     }
 }
 impl From<u32> for HeaderValue {
@@ -373,6 +387,25 @@ impl Headers {
         if !self.contains(&name) {
             self.entries_mut().push((name, value.into()));
         }
+    }
+
+    /// Adds `name` at the end without looking for an earlier header of that name: for binders
+    /// turning a broker record into headers, which know the names they add are new and would
+    /// otherwise scan the headers once per name. When `name` is present already, [`get`]
+    /// keeps returning the earlier value; use [`insert`] when that can happen.
+    ///
+    /// [`get`]: Headers::get
+    /// [`insert`]: Headers::insert
+    ///
+    /// ```
+    /// let mut h = bindery::Headers::with_capacity(2);
+    /// h.append("kafka_offset", 42u64);
+    /// h.append("kafka_receivedPartitionId", 3u32);
+    /// assert_eq!(h.get_str("kafka_offset"), Some("42"));
+    /// assert_eq!(h.len(), 2);
+    /// ```
+    pub fn append(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
+        self.entries_mut().push((name.into(), value.into()));
     }
 
     /// The value of `name`.
@@ -600,5 +633,27 @@ impl<N: Into<Cow<'static, str>>, V: Into<HeaderValue>> FromIterator<(N, V)> for 
             h.insert(n, v);
         }
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_as_decimal_text() {
+        let mut values = vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65_535, 1_764_000_000_123, u64::MAX];
+        values.extend((0..20).map(|p| 10u64.pow(p)));
+        values.extend((1..20).map(|p| 10u64.pow(p) - 1));
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for v in values {
+            assert_eq!(HeaderValue::from(v).as_str(), Some(v.to_string().as_str()), "{v}");
+        }
     }
 }
