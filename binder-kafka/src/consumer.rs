@@ -29,8 +29,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, Lag, Reachability, lock};
+use crate::hash::IntMap;
 use crate::naming::headers as kh;
-use crate::offsets::{PartitionMap, Settled, Tracker};
+use crate::offsets::{Settled, Tracker};
 
 pub(crate) type Client = StreamConsumer<ConsumerCtx>;
 
@@ -276,7 +277,7 @@ pub(crate) async fn pump(
     stop: CancellationToken,
     lost: CancellationToken,
 ) {
-    let mut lanes: PartitionMap<Arc<Lane>> = PartitionMap::default();
+    let mut lanes: IntMap<i32, Arc<Lane>> = IntMap::default();
     // One stop future for the whole loop: registering a fresh one per record costs more
     // than the rest of the hand-off.
     let stopped = stop.cancelled();

@@ -10,7 +10,7 @@
 //! `message.timeout.ms` (5 minutes by default) while others flow at 100,000 a second costs
 //! about 4 MB until it settles.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
@@ -19,6 +19,7 @@ use bindery::binder::{Confirmation, Ledger};
 use bindery::{Error, Result};
 
 use crate::context::lock;
+use crate::hash::{IntMap, IntSet};
 
 #[derive(Default)]
 struct State {
@@ -27,11 +28,11 @@ struct State {
     /// Bit `i` of word `w`: number `base + 64 * w + i` is settled.
     settled: VecDeque<u64>,
     /// Settled numbers whose send failed, until their confirmation takes the error.
-    failed: HashMap<u64, Error>,
+    failed: IntMap<u64, Error>,
     /// Confirmations waiting for their number.
-    waiting: HashMap<u64, Waker>,
+    waiting: IntMap<u64, Waker>,
     /// Unsettled numbers whose confirmation was dropped: their outcome is not kept.
-    abandoned: HashSet<u64>,
+    abandoned: IntSet<u64>,
 }
 
 impl State {
@@ -107,10 +108,13 @@ impl Ledger for DeliveryLedger {
     fn poll_confirmed(&self, seq: u64, cx: &mut std::task::Context<'_>) -> Poll<Result<()>> {
         let mut s = lock(&self.state);
         if s.is_settled(seq) {
-            s.waiting.remove(&seq);
-            return Poll::Ready(match s.failed.remove(&seq) {
-                Some(e) => Err(e),
-                None => Ok(()),
+            // Most records were never waited for and never failed: skip the lookups then.
+            if !s.waiting.is_empty() {
+                s.waiting.remove(&seq);
+            }
+            return Poll::Ready(match s.failed.is_empty() {
+                true => Ok(()),
+                false => s.failed.remove(&seq).map_or(Ok(()), Err),
             });
         }
         match s.waiting.get_mut(&seq) {

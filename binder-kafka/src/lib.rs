@@ -46,6 +46,7 @@ mod binder;
 mod config;
 mod consumer;
 mod context;
+mod hash;
 mod ledger;
 pub mod naming;
 mod offsets;

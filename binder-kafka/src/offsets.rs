@@ -8,10 +8,11 @@
 //! from the requeued offset on is forgotten and will be admitted again when the consumer
 //! re-reads it; settlements of the forgotten deliveries are ignored (their epoch is stale).
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 
 use bindery::binder::Settlement;
+
+use crate::hash::IntMap;
 
 /// One admitted record of a partition.
 #[derive(Debug, Clone, Copy)]
@@ -68,32 +69,10 @@ pub(crate) enum Settled {
     Rewind(i64),
 }
 
-/// Hashes partition numbers by one multiplication: they are small integers chosen by the
-/// broker, and SipHash cost more than the rest of a tracker update.
-#[derive(Default)]
-pub(crate) struct PartitionHash(u64);
-
-/// A map keyed by partition number, hashed by [`PartitionHash`].
-pub(crate) type PartitionMap<V> = HashMap<i32, V, BuildHasherDefault<PartitionHash>>;
-
-impl Hasher for PartitionHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i32(&mut self, n: i32) {
-        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 /// Offsets of all partitions of one consumer.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
-    partitions: PartitionMap<Partition>,
+    partitions: IntMap<i32, Partition>,
     epochs: u64,
 }
 
