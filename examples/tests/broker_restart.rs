@@ -82,14 +82,7 @@ async fn restart_run(broker: Broker, n: u64, prepare: impl FnOnce(&Scenario), re
     first_half.await.unwrap().unwrap();
     second_half.await.unwrap().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (ids, total) = loop {
-        let (ids, total) = scenario.recorded();
-        if ids.len() as u64 >= n || Instant::now() > deadline {
-            break (ids, total);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (ids, total) = support::wait_for_all(&scenario, n).await;
     terminate(child);
     let lost: Vec<u64> = (0..n).filter(|id| !ids.contains(id)).collect();
     println!(

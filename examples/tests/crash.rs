@@ -82,14 +82,7 @@ async fn crash_run(broker: Broker, prepare: impl FnOnce(&Scenario)) -> u64 {
         feeder.await.unwrap().unwrap();
     }
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (ids, total) = loop {
-        let (ids, total) = scenario.recorded();
-        if ids.len() as u64 >= p.messages || Instant::now() > deadline {
-            break (ids, total);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (ids, total) = support::wait_for_all(&scenario, p.messages).await;
     terminate(child);
     for line in &kill_log {
         println!("  {line}");

@@ -223,6 +223,27 @@ destination = "crash-in-{tag}"
     }
 }
 
+/// How long the final wait goes on without a new record before the run gives up.
+pub const STALL_LIMIT: Duration = Duration::from_secs(120);
+
+/// Waits until all `n` events were recorded, or until nothing new was recorded for
+/// [`STALL_LIMIT`]: a slow broker (tansu with one record per batch moved 400–1,100 events/s
+/// on 2 cores, depending on the day) may take long, but a run that stopped moving ends.
+/// Returns what was recorded, as [`Scenario::recorded`].
+pub async fn wait_for_all(scenario: &Scenario, n: u64) -> (HashSet<u64>, usize) {
+    let mut last = (0usize, Instant::now());
+    loop {
+        let (ids, total) = scenario.recorded();
+        if ids.len() as u64 >= n || (total == last.0 && last.1.elapsed() > STALL_LIMIT) {
+            return (ids, total);
+        }
+        if total != last.0 {
+            last = (total, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The service as a child process. Dropped while still running (a run that failed and
 /// unwound), it is killed, so a failed run never leaves a service behind consuming the broker.
 pub struct Service(Child);
