@@ -16,8 +16,11 @@
 //! be asked of it; its SQLite storage (feature `libsql`) ended its storage task within seconds of
 //! the flow starting, before any restart (`unreachable!` at `tansu-storage/src/service.rs:337`).
 //! Known limits of the `s3://` storage, found while setting this run up and left out of it:
-//! - a SIGKILL of tansu can lose records it had acknowledged to an idempotent producer (it
-//!   writes the producer's sequence before the batch), so the run stops it with SIGTERM;
+//! - it advances an idempotent producer's sequence before it writes the batch, so a stop in
+//!   between loses a record it then acknowledges to the producer's retry as a duplicate. Seen
+//!   after SIGKILL while setting the run up, and once in this run after SIGTERM (1 of 500
+//!   events). The run stops tansu with SIGTERM and its clients send without idempotence
+//!   (`support::Broker::binder_toml`), so a retry writes the record again;
 //! - two producers writing one partition at once can be given the same offset (tansu relies
 //!   on the S3 server's conditional puts; moto checks and writes in two steps), so the relay
 //!   and the feeder here each write their own topic;
