@@ -303,22 +303,24 @@ fn main() {
         .build()
         .unwrap();
     if let Ok(side) = std::env::var("BENCH_PROFILE_ONLY") {
-        // For profilers (`BENCH_PROFILE_ONLY=produce|consume`): bindery's side only, on the
-        // mock cluster, three times, no report.
+        // For profilers (`BENCH_PROFILE_ONLY=produce|consume|raw-produce|raw-consume`): one
+        // side only (raw produce with bindery's header), on the mock cluster, three times, no
+        // report.
         let broker = Broker::Mock(Arc::new(support::Mock::new()));
         let n = n.min(mock_retained(100));
         rt.block_on(async {
             let topic = broker.topic().await;
-            if side == "consume" {
+            if side.ends_with("consume") {
                 bindery_produce(&broker, n - 1, 100, Some(topic.clone())).await;
             }
             for _ in 0..3 {
-                let d = if side == "consume" {
-                    bindery_consume(&broker, &topic, n).await
-                } else {
-                    bindery_produce(&broker, n, 100, None).await
+                let d = match side.as_str() {
+                    "consume" => bindery_consume(&broker, &topic, n).await,
+                    "raw-consume" => raw_consume(&broker, &topic, n).await,
+                    "raw-produce" => raw_produce(&broker, n, 100, true).await,
+                    _ => bindery_produce(&broker, n, 100, None).await,
                 };
-                println!("bindery {side} only: {:.0} msg/s", n as f64 / d.as_secs_f64());
+                println!("{side} only: {:.0} msg/s", n as f64 / d.as_secs_f64());
             }
         });
         return;

@@ -124,20 +124,39 @@ fn peak_memory_does_not_grow_with_the_backlog_on_kafka_mock_cluster() {
     });
 }
 
-/// Sets the Kafka binder's prefetch bound to 1 MiB and 1,000 records per partition. The
-/// default (16 MiB per consumer, plus a fetch in flight, for each of the relay's two
-/// consumers) holds more than the small run's whole backlog (20,000 events, about 6 MB) and
-/// less than the large run's, so the pair would measure the bound being reached, not growth
-/// with the backlog: a full-size tansu pair with an earlier 4 MiB default measured 16.7
-/// against 44.5 MiB. A bound both runs reach makes the comparison say what it claims. The
-/// count matters on the mock cluster's 16 partitions: a fetch may overshoot the size bound by
-/// a batch per partition, and with the size bound alone the short pair measured 24.7 against
-/// 36.1 MiB.
+/// Bounds the Kafka binder's prefetch so that both runs of a pair fill it: 256 KiB and 250
+/// records per partition queued (`queued.max.messages.kbytes`, `queued.min.messages`), and
+/// 256 KiB per fetch response (`fetch.max.bytes`, `max.partition.fetch.bytes`;
+/// `message.max.bytes` too, which librdkafka requires to be no larger).
+///
+/// A bound the small run never reaches makes the pair measure the bound being reached, not
+/// growth with the backlog:
+/// - the binder's default (16 MiB per consumer, plus a fetch in flight, for each of the relay's
+///   two consumers) holds more than the small run's whole backlog; a full-size tansu pair with
+///   an earlier 4 MiB default measured 16.7 against 44.5 MiB;
+/// - with 1 MiB bounds, the 20,000-event tansu run ended after 28 s at 16.4 MiB, while a
+///   100,000-event run, sampled every 3 s, climbed from 16.9 to 23.7 MiB between 37 s and 64 s
+///   and stayed at 24 MiB to its end (127 s); the 200,000-event run peaked at 25.7 MiB. The
+///   memory was bounded, but the small run stopped before the bound;
+/// - with these 256 KiB bounds the same 100,000-event run levelled off at 18.4 MiB.
+///
+/// The count matters on the mock cluster's 16 partitions: a fetch may overshoot the size bound
+/// by a batch per partition, and with the size bound alone the short pair measured 24.7
+/// against 36.1 MiB. The response size matters on tansu (0.6.0), which ignores the
+/// per-partition limit and fills a fetch response up to the request's `fetch.max.bytes`, at
+/// most 5 MiB (tansu-storage `service/fetch.rs`).
 fn with_prefetch_bound(scenario: Scenario) -> Scenario {
     let toml = std::fs::read_to_string(&scenario.config).unwrap();
     let bounded = toml.replacen(
         "[binders.broker.config]\n",
-        "[binders.broker.config]\n\"queued.max.messages.kbytes\" = \"1024\"\n\"queued.min.messages\" = \"1000\"\n",
+        concat!(
+            "[binders.broker.config]\n",
+            "\"queued.max.messages.kbytes\" = \"256\"\n",
+            "\"queued.min.messages\" = \"250\"\n",
+            "\"fetch.max.bytes\" = \"262144\"\n",
+            "\"max.partition.fetch.bytes\" = \"262144\"\n",
+            "\"message.max.bytes\" = \"262144\"\n",
+        ),
         1,
     );
     assert_ne!(bounded, toml, "the scenario's Kafka binder has a config table");
@@ -145,7 +164,8 @@ fn with_prefetch_bound(scenario: Scenario) -> Scenario {
     scenario
 }
 
-/// On tansu, as on the mock cluster, with a 1 MiB prefetch bound (see [`with_prefetch_bound`]).
+/// On tansu, as on the mock cluster, with a 256 KiB prefetch bound and fetch size (see
+/// [`with_prefetch_bound`]).
 #[test]
 fn peak_memory_does_not_grow_with_the_backlog_on_kafka_tansu() {
     let broker = support::tansu();
