@@ -11,6 +11,8 @@
 //! - consume with commits: raw `StreamConsumer` loop (decode, store offset, auto-commit) vs a
 //!   bindery sink (decode, settle, tracker, store, auto-commit). Both read the same records,
 //!   timed from the first record to the last so group joins do not count.
+//! - one at a time (100 B): each record sent only after the previous one reached the consumer;
+//!   p50/p99 of send-to-handler latency, and the rate that gives.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
@@ -248,6 +250,95 @@ async fn bindery_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
     elapsed
 }
 
+/// One record at a time, 100 B: the time from handing a record to the client until the consumer
+/// has it decoded (raw: `ThreadedProducer::send` to `StreamConsumer::recv`; bindery: `dispatch`
+/// to the sink handler). Both consumers read without a group (raw: the partition assigned;
+/// bindery: an anonymous binding), so no group join or commit is timed; both are in place and
+/// have read a first record before the clock runs, and both producers keep librdkafka's default
+/// `linger.ms` (5 ms). Both consumers set `fetch.wait.max.ms` to [`LATENCY_FETCH_WAIT_MS`]:
+/// neither the mock cluster nor tansu answers a waiting fetch when a record arrives, so with
+/// librdkafka's default (500 ms) every record waited out the fetch (p50 501 ms on both sides).
+const LATENCY_FETCH_WAIT_MS: &str = "5";
+
+async fn raw_latency(broker: &Broker, n: u64) -> Vec<Duration> {
+    let topic = broker.topic().await;
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.brokers())
+        .set("group.id", format!("raw-lat-{}", uuid::Uuid::new_v4().simple()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", LATENCY_FETCH_WAIT_MS)
+        .set("log_level", "3")
+        .create()
+        .unwrap();
+    // Every partition of the topic (the mock cluster makes 4; records without a key go to any).
+    let metadata = c.fetch_metadata(Some(&topic), Duration::from_secs(30)).unwrap();
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        partitions.add_partition_offset(&topic, p.id(), rdkafka::Offset::Beginning).unwrap();
+    }
+    c.assign(&partitions).unwrap();
+    let p: ThreadedProducer<Counted> =
+        producer_config(&broker.brokers()).create_with_context(Counted::default()).unwrap();
+    let send = |i: u64| {
+        let bytes = serde_json::to_vec(&event(i, 100)).unwrap();
+        let headers = OwnedHeaders::new_with_capacity(1)
+            .insert(Header { key: "contentType", value: Some(&b"application/json"[..]) });
+        p.send(BaseRecord::<(), [u8], ()>::to(&topic).payload(&bytes[..]).headers(headers))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    };
+    send(0);
+    within("raw latency warm-up", c.recv()).await.unwrap();
+    let mut samples = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        let start = Instant::now();
+        send(i);
+        let m = within("raw latency record", c.recv()).await.unwrap();
+        let e: Event = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        samples.push(start.elapsed());
+        assert_eq!(e.id, i, "raw latency: records arrive in order");
+    }
+    samples
+}
+
+async fn bindery_latency(broker: &Broker, n: u64) -> Vec<Duration> {
+    let topic = broker.topic().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let sink = Handler::sink("latency", move |e: Message<Event>, _ctx: Context| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send((e.payload().id, Instant::now()));
+            Ok::<_, HandlerError>(())
+        }
+    })
+    .input("in");
+    let toml = format!(
+        "[bindings.in]\ndestination = \"{topic}\"\n[bindings.in.options.config]\n\"fetch.wait.max.ms\" = \"{LATENCY_FETCH_WAIT_MS}\"\n[bindings.out]\ndestination = \"{topic}\"\n"
+    );
+    let a = app(broker, &toml, vec![sink]).await;
+    let source = a.source::<Event>("out").unwrap();
+    source.send(event(0, 100)).await.unwrap();
+    within("bindery latency warm-up", rx.recv()).await.unwrap();
+    let mut samples = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        let start = Instant::now();
+        let confirmation = source.dispatch(Message::new(event(i, 100))).await.unwrap();
+        let (id, at) = within("bindery latency record", rx.recv()).await.unwrap();
+        samples.push(at.duration_since(start));
+        assert_eq!(id, i, "bindery latency: records arrive in order");
+        confirmation.await.unwrap();
+    }
+    a.shutdown().await.unwrap();
+    samples
+}
+
+/// The `p`-th percentile of `samples`, in microseconds.
+fn percentile_us(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i].as_secs_f64() * 1e6
+}
+
 struct Figures {
     produce: (f64, f64),
     /// Raw produce with bindery's headers, and bindery's produce again.
@@ -346,6 +437,27 @@ fn main() {
                         "peak_rss_kib": report::peak_rss_kib() }));
                 }
             }
+        }
+        let lat_n = if full { 500 } else { 20 };
+        let (mut raw_lat, mut b_lat) = (Vec::new(), Vec::new());
+        for _ in 0..rounds.min(2) {
+            raw_lat.extend(rt.block_on(raw_latency(broker, lat_n)));
+            b_lat.extend(rt.block_on(bindery_latency(broker, lat_n)));
+        }
+        let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() / v.len() as f64;
+        let (raw_rate, b_rate) = (1.0 / mean(&raw_lat), 1.0 / mean(&b_lat));
+        let (r50, r99) = (percentile_us(&mut raw_lat, 0.50), percentile_us(&mut raw_lat, 0.99));
+        let (b50, b99) = (percentile_us(&mut b_lat, 0.50), percentile_us(&mut b_lat, 0.99));
+        println!(
+            "{name:<8}  100 B  one at a time       raw p50 {r50:>8.0} us p99 {r99:>8.0} us  bindery p50 {b50:>8.0} us p99 {b99:>8.0} us  ({} records)",
+            raw_lat.len()
+        );
+        if full {
+            let broker_label = if *name == "mock" { "librdkafka MockCluster" } else { "tansu 0.6.0" };
+            report::record(serde_json::json!({ "binder": "kafka", "broker": broker_label,
+                "case": "one at a time, send to handler", "payload_bytes": 100, "messages": raw_lat.len(),
+                "raw": raw_rate, "bindery": b_rate, "raw_p50_us": r50, "raw_p99_us": r99,
+                "bindery_p50_us": b50, "bindery_p99_us": b99, "peak_rss_kib": report::peak_rss_kib() }));
         }
     }
     if !full {
