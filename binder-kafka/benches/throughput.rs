@@ -258,7 +258,12 @@ async fn bindery_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
 /// `linger.ms` (5 ms). Both consumers set `fetch.wait.max.ms` to [`LATENCY_FETCH_WAIT_MS`]:
 /// neither the mock cluster nor tansu answers a waiting fetch when a record arrives, so with
 /// librdkafka's default (500 ms) every record waited out the fetch (p50 501 ms on both sides).
-const LATENCY_FETCH_WAIT_MS: &str = "5";
+/// The consumers' `fetch.wait.max.ms` in the latency phase: well below the producers' 5 ms
+/// linger. With both at 5 ms, a record landed on the broker about when the waiting fetch was
+/// answered empty, and whether it made that answer or waited out the next fetch flipped on a
+/// few hundred microseconds: the mock cluster's p50 jumped between 5.5 and 10.6 ms from run to
+/// run, for either side. At 1 ms both sides measured 6.5–6.6 ms in four runs.
+const LATENCY_FETCH_WAIT_MS: &str = "1";
 
 async fn raw_latency(broker: &Broker, n: u64) -> Vec<Duration> {
     let topic = broker.topic().await;
@@ -396,8 +401,23 @@ fn main() {
     if let Ok(side) = std::env::var("BENCH_PROFILE_ONLY") {
         // For profilers (`BENCH_PROFILE_ONLY=produce|consume|raw-produce|raw-consume`): one
         // side only (raw produce with bindery's header), on the mock cluster, three times, no
-        // report.
+        // report. `latency`: the one-at-a-time phase alone, both sides.
         let broker = Broker::Mock(Arc::new(support::Mock::new()));
+        if side == "latency" {
+            // One-at-a-time latency alone: raw, then bindery, p50/p99 of `n` records each.
+            for _ in 0..2 {
+                let mut raw = rt.block_on(raw_latency(&broker, n));
+                let mut b = rt.block_on(bindery_latency(&broker, n));
+                println!(
+                    "latency: raw p50 {:.0} us p99 {:.0} us; bindery p50 {:.0} us p99 {:.0} us ({n} records)",
+                    percentile_us(&mut raw, 0.5),
+                    percentile_us(&mut raw, 0.99),
+                    percentile_us(&mut b, 0.5),
+                    percentile_us(&mut b, 0.99)
+                );
+            }
+            return;
+        }
         let n = n.min(mock_retained(100));
         rt.block_on(async {
             let topic = broker.topic().await;
