@@ -250,14 +250,6 @@ async fn bindery_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
     elapsed
 }
 
-/// One record at a time, 100 B: the time from handing a record to the client until the consumer
-/// has it decoded (raw: `ThreadedProducer::send` to `StreamConsumer::recv`; bindery: `dispatch`
-/// to the sink handler). Both consumers read without a group (raw: the partition assigned;
-/// bindery: an anonymous binding), so no group join or commit is timed; both are in place and
-/// have read a first record before the clock runs, and both producers keep librdkafka's default
-/// `linger.ms` (5 ms). Both consumers set `fetch.wait.max.ms` to [`LATENCY_FETCH_WAIT_MS`]:
-/// neither the mock cluster nor tansu answers a waiting fetch when a record arrives, so with
-/// librdkafka's default (500 ms) every record waited out the fetch (p50 501 ms on both sides).
 /// The consumers' `fetch.wait.max.ms` in the latency phase: well below the producers' 5 ms
 /// linger. With both at 5 ms, a record landed on the broker about when the waiting fetch was
 /// answered empty, and whether it made that answer or waited out the next fetch flipped on a
@@ -265,6 +257,14 @@ async fn bindery_consume(broker: &Broker, topic: &str, n: u64) -> Duration {
 /// run, for either side. At 1 ms both sides measured 6.5–6.6 ms in four runs.
 const LATENCY_FETCH_WAIT_MS: &str = "1";
 
+/// One record at a time, 100 B: the time from handing a record to the client until the consumer
+/// has it decoded (raw: `ThreadedProducer::send` to `StreamConsumer::recv`; bindery: `dispatch`
+/// to the sink handler). Both consumers read without a group (raw: every partition assigned;
+/// bindery: an anonymous binding), so no group join or commit is timed; both are in place and
+/// have read a first record before the clock runs, and both producers keep librdkafka's default
+/// `linger.ms` (5 ms). Both consumers set `fetch.wait.max.ms` to [`LATENCY_FETCH_WAIT_MS`]:
+/// neither the mock cluster nor tansu answers a waiting fetch when a record arrives, so with
+/// librdkafka's default (500 ms) every record waited out the fetch (p50 501 ms on both sides).
 async fn raw_latency(broker: &Broker, n: u64) -> Vec<Duration> {
     let topic = broker.topic().await;
     let c: StreamConsumer = ClientConfig::new()
