@@ -21,3 +21,16 @@ pub(crate) fn record(result: serde_json::Value) {
         }
     }
 }
+
+/// The `p`-th percentile (0.0–1.0) of `samples` by nearest rank; sorts `samples` in place.
+/// Zero for no samples.
+pub(crate) fn percentile(samples: &mut [std::time::Duration], p: f64) -> std::time::Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round().max(0.0) as usize;
+    samples.get(i).copied().unwrap_or_default()
+}
+
+/// `d` in microseconds, as the report's latency columns give it.
+pub(crate) fn micros(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}

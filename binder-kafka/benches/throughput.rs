@@ -337,13 +337,6 @@ async fn bindery_latency(broker: &Broker, n: u64) -> Vec<Duration> {
     samples
 }
 
-/// The `p`-th percentile of `samples`, in microseconds.
-fn percentile_us(samples: &mut [Duration], p: f64) -> f64 {
-    samples.sort_unstable();
-    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[i].as_secs_f64() * 1e6
-}
-
 struct Figures {
     produce: (f64, f64),
     /// Raw produce with bindery's headers, and bindery's produce again.
@@ -410,10 +403,10 @@ fn main() {
                 let mut b = rt.block_on(bindery_latency(&broker, n));
                 println!(
                     "latency: raw p50 {:.0} us p99 {:.0} us; bindery p50 {:.0} us p99 {:.0} us ({n} records)",
-                    percentile_us(&mut raw, 0.5),
-                    percentile_us(&mut raw, 0.99),
-                    percentile_us(&mut b, 0.5),
-                    percentile_us(&mut b, 0.99)
+                    report::micros(report::percentile(&mut raw, 0.5)),
+                    report::micros(report::percentile(&mut raw, 0.99)),
+                    report::micros(report::percentile(&mut b, 0.5)),
+                    report::micros(report::percentile(&mut b, 0.99))
                 );
             }
             return;
@@ -466,8 +459,14 @@ fn main() {
         }
         let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() / v.len() as f64;
         let (raw_rate, b_rate) = (1.0 / mean(&raw_lat), 1.0 / mean(&b_lat));
-        let (r50, r99) = (percentile_us(&mut raw_lat, 0.50), percentile_us(&mut raw_lat, 0.99));
-        let (b50, b99) = (percentile_us(&mut b_lat, 0.50), percentile_us(&mut b_lat, 0.99));
+        let (r50, r99) = (
+            report::micros(report::percentile(&mut raw_lat, 0.50)),
+            report::micros(report::percentile(&mut raw_lat, 0.99)),
+        );
+        let (b50, b99) = (
+            report::micros(report::percentile(&mut b_lat, 0.50)),
+            report::micros(report::percentile(&mut b_lat, 0.99)),
+        );
         println!(
             "{name:<8}  100 B  one at a time       raw p50 {r50:>8.0} us p99 {r99:>8.0} us  bindery p50 {b50:>8.0} us p99 {b99:>8.0} us  ({} records)",
             raw_lat.len()

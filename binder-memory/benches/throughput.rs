@@ -153,12 +153,6 @@ async fn bindery_latency(n: u64) -> Vec<Duration> {
     out
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> f64 {
-    samples.sort_unstable();
-    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
-}
-
 /// `bindings` sinks on as many destinations, fed round-robin; returns msg/s over all.
 async fn bindings_run(bindings: usize, n: u64) -> f64 {
     let seen = Arc::new(AtomicU64::new(0));
@@ -276,8 +270,14 @@ fn main() {
     let lat_n = 20_000;
     let mut raw_lat = single.block_on(raw_latency(lat_n));
     let mut bindery_lat = single.block_on(bindery_latency(lat_n));
-    let (rp50, rp99) = (percentile(&mut raw_lat, 0.50), percentile(&mut raw_lat, 0.99));
-    let (bp50, bp99) = (percentile(&mut bindery_lat, 0.50), percentile(&mut bindery_lat, 0.99));
+    let (rp50, rp99) = (
+        report::micros(report::percentile(&mut raw_lat, 0.50)),
+        report::micros(report::percentile(&mut raw_lat, 0.99)),
+    );
+    let (bp50, bp99) = (
+        report::micros(report::percentile(&mut bindery_lat, 0.50)),
+        report::micros(report::percentile(&mut bindery_lat, 0.99)),
+    );
     println!(
         "latency, one message at a time ({lat_n}): raw p50 {rp50:.1} us p99 {rp99:.1} us; bindery p50 {bp50:.1} us p99 {bp99:.1} us"
     );

@@ -105,14 +105,6 @@ async fn cleanup(conn: &Connection, exchange: &str) {
     let _ = ch.exchange_delete(exchange.into(), Default::default()).await;
 }
 
-fn percentile(sorted: &[u64], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    Duration::from_nanos(sorted[i])
-}
-
 struct Figures {
     produce: f64,
     consume: f64,
@@ -184,11 +176,10 @@ async fn raw(n: u64, latency_samples: u64) -> Figures {
         received.notified().await;
     }
     reader.await.unwrap();
-    let mut lat = std::mem::take(&mut *lat_tx.lock().unwrap());
-    lat.sort_unstable();
+    let mut lat: Vec<Duration> = lat_tx.lock().unwrap().drain(..).map(Duration::from_nanos).collect();
     cleanup(&conn, &exchange).await;
     let _ = conn.close(200, "bench done".into()).await;
-    Figures { produce, consume, p50: percentile(&lat, 0.5), p99: percentile(&lat, 0.99) }
+    Figures { produce, consume, p50: report::percentile(&mut lat, 0.5), p99: report::percentile(&mut lat, 0.99) }
 }
 
 /// Raw lapin publishing the headers bindery puts on every message (`id`, `timestamp`): what
@@ -336,13 +327,12 @@ async fn bindery_run(n: u64, latency_samples: u64) -> Figures {
         source.send(event(i)).await.unwrap();
         finished.await;
     }
-    let mut lat = std::mem::take(&mut *counter.latencies.lock().unwrap());
-    lat.sort_unstable();
+    let mut lat: Vec<Duration> = counter.latencies.lock().unwrap().drain(..).map(Duration::from_nanos).collect();
     consumer.shutdown().await.unwrap();
     producer.shutdown().await.unwrap();
     cleanup(&conn, &exchange).await;
     let _ = conn.close(200, "bench done".into()).await;
-    Figures { produce, consume, p50: percentile(&lat, 0.5), p99: percentile(&lat, 0.99) }
+    Figures { produce, consume, p50: report::percentile(&mut lat, 0.5), p99: report::percentile(&mut lat, 0.99) }
 }
 
 fn main() {
@@ -411,7 +401,7 @@ fn main() {
         "raw lapin with bindery's id/timestamp headers: {with_headers:.0} msg/s produce; bindery / that: {:.2}x",
         b.produce / with_headers
     );
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let us = report::micros;
     let rss = report::peak_rss_kib();
     report::record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce (confirms)",
         "payload_bytes": 100, "messages": n, "raw": r.produce, "bindery": b.produce, "peak_rss_kib": rss }));
