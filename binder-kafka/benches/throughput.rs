@@ -393,9 +393,13 @@ fn main() {
         .unwrap();
     if let Ok(side) = std::env::var("BENCH_PROFILE_ONLY") {
         // For profilers (`BENCH_PROFILE_ONLY=produce|consume|raw-produce|raw-consume`): one
-        // side only (raw produce with bindery's header), on the mock cluster, three times, no
-        // report. `latency`: the one-at-a-time phase alone, both sides.
-        let broker = Broker::Mock(Arc::new(support::Mock::new()));
+        // side only (raw produce with bindery's header), three times, no report; on the broker
+        // at `BENCH_KAFKA_BROKERS` when set, else on the mock cluster. `latency`: the
+        // one-at-a-time phase alone, both sides.
+        let broker = match std::env::var("BENCH_KAFKA_BROKERS") {
+            Ok(b) => Broker::Real(b),
+            Err(_) => Broker::Mock(Arc::new(support::Mock::new())),
+        };
         if side == "latency" {
             // One-at-a-time latency alone: raw, then bindery, p50/p99 of `n` records each.
             for _ in 0..2 {
@@ -411,7 +415,7 @@ fn main() {
             }
             return;
         }
-        let n = n.min(mock_retained(100));
+        let n = if matches!(broker, Broker::Mock(_)) { n.min(mock_retained(100)) } else { n };
         rt.block_on(async {
             let topic = broker.topic().await;
             if side.ends_with("consume") {
