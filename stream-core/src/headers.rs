@@ -353,7 +353,15 @@ impl Headers {
     }
 
     fn entries_mut(&mut self) -> &mut Vec<Entry> {
-        Arc::make_mut(self.entries.get_or_insert_with(|| Arc::new(Vec::with_capacity(4))))
+        let shared = self.entries.get_or_insert_with(|| Arc::new(Vec::with_capacity(4)));
+        if Arc::get_mut(shared).is_none() {
+            // Copy on write, with room for the few headers usually added next (a correlation
+            // id, a key), so the copy is not grown again at once.
+            let mut own = Vec::with_capacity(shared.len() + 4);
+            own.extend_from_slice(shared);
+            *shared = Arc::new(own);
+        }
+        Arc::make_mut(shared)
     }
 
     /// Sets `name` to `value`, replacing an earlier value.
@@ -639,6 +647,21 @@ impl<N: Into<Cow<'static, str>>, V: Into<HeaderValue>> FromIterator<(N, V)> for 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changing_a_clone_leaves_the_shared_original_alone() {
+        let mut original = Headers::new();
+        original.insert(names::CONTENT_TYPE, "application/json");
+        let mut copy = original.clone();
+        copy.insert(names::CORRELATION_ID, "c-1");
+        copy.insert(names::CONTENT_TYPE, "text/plain");
+        assert_eq!(original.len(), 1);
+        assert_eq!(original.content_type(), Some("application/json"));
+        assert_eq!(copy.content_type(), Some("text/plain"));
+        assert_eq!(copy.correlation_id(), Some("c-1"));
+        // The copy has room for the headers usually added next.
+        assert!(copy.entries.as_ref().is_some_and(|e| e.capacity() >= 5), "{:?}", copy.entries);
+    }
 
     #[test]
     fn numbers_are_written_as_decimal_text() {

@@ -101,6 +101,9 @@ pub(crate) struct OutputBinding {
     binder: Arc<dyn Binder>,
     content_type: String,
     content_type_header: HeaderValue,
+    /// The headers of a message sent without any, for producers that write no identity
+    /// headers: only the content type. Shared, so such a send allocates no headers.
+    plain_headers: Headers,
     partition_key: Option<String>,
     retry_interval: Duration,
     cancel: CancellationToken,
@@ -139,11 +142,13 @@ impl OutputBinding {
         cancel: CancellationToken,
     ) -> Self {
         let content_type_header = HeaderValue::from(content_type.clone());
+        let plain_headers = Headers::from_entries(vec![(names::CONTENT_TYPE.into(), content_type_header.clone())]);
         Self {
             spec,
             binder,
             content_type,
             content_type_header,
+            plain_headers,
             partition_key,
             retry_interval,
             cancel,
@@ -235,26 +240,31 @@ impl OutputBinding {
         mut headers: Headers,
     ) -> Result<RawMessage> {
         fresh_identity(&mut headers);
-        if headers.is_empty() {
+        // The message's own content type, when it names one other than the binding's.
+        let custom: Option<String> = if headers.is_empty() {
             // The common case, built in one go: contentType, id, timestamp, with room for the
-            // correlation id, key and traceparent added later.
-            let mut entries = Vec::with_capacity(6);
-            entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
-            if self.identity() {
+            // correlation id, key and traceparent added later; or, for producers that write no
+            // identity, the binding's shared contentType-only headers.
+            headers = if self.identity() {
+                let mut entries = Vec::with_capacity(6);
+                entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
                 entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
                 entries.push((names::TIMESTAMP.into(), timestamp_header()));
-            }
-            headers = Headers::from_entries(entries);
-        }
-        // The message's own content type, when it names one other than the binding's.
-        let custom: Option<String> = match headers.get(names::CONTENT_TYPE) {
-            None => {
-                headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
-                None
-            }
-            Some(v) if v.as_bytes() == self.content_type.as_bytes() => None,
-            Some(v) => {
-                Some(v.as_str().map(str::to_string).ok_or_else(|| Error::codec("contentType header is not UTF-8"))?)
+                Headers::from_entries(entries)
+            } else {
+                self.plain_headers.clone()
+            };
+            None
+        } else {
+            match headers.get(names::CONTENT_TYPE) {
+                None => {
+                    headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
+                    None
+                }
+                Some(v) if v.as_bytes() == self.content_type.as_bytes() => None,
+                Some(v) => Some(
+                    v.as_str().map(str::to_string).ok_or_else(|| Error::codec("contentType header is not UTF-8"))?,
+                ),
             }
         };
         let content_type = custom.as_deref().unwrap_or(&self.content_type);
