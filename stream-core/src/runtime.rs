@@ -1018,7 +1018,11 @@ async fn consume(
         queues.push(tx);
     }
     let mut next = 0;
+    let mut idle_yielded = false;
     let end = loop {
+        if cancel.is_cancelled() {
+            break ConsumeEnd::Shutdown; // deliveries may keep coming: do not wait for a lull
+        }
         let permit = match room.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => tokio::select! {
@@ -1031,19 +1035,34 @@ async fn consume(
                 },
             },
         };
-        tokio::select! {
-            biased;
-            _ = &mut cancelled => break ConsumeEnd::Shutdown,
-            e = &mut lost => break ConsumeEnd::Lost(e.to_string()),
-            d = rx.recv() => match d {
-                Some(d) => {
-                    let w = route(&d, lanes, &mut next);
-                    if let Err(e) = queues[w].send((d, permit)) {
-                        drop(e); // lane gone (cannot happen while we hold it); the delivery requeues on drop
-                    }
+        let received = match rx.try_recv() {
+            Ok(d) => Some(d),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if !idle_yielded {
+                    // As on the one-at-a-time path: yield once before parking.
+                    idle_yielded = true;
+                    drop(permit);
+                    tokio::task::yield_now().await;
+                    continue;
                 }
-                None => break ConsumeEnd::Lost("binder closed the input channel".into()),
-            },
+                tokio::select! {
+                    biased;
+                    _ = &mut cancelled => break ConsumeEnd::Shutdown,
+                    e = &mut lost => break ConsumeEnd::Lost(e.to_string()),
+                    d = rx.recv() => d,
+                }
+            }
+        };
+        idle_yielded = false;
+        match received {
+            Some(d) => {
+                let w = route(&d, lanes, &mut next);
+                if let Err(e) = queues[w].send((d, permit)) {
+                    drop(e); // lane gone (cannot happen while we hold it); the delivery requeues on drop
+                }
+            }
+            None => break ConsumeEnd::Lost("binder closed the input channel".into()),
         }
     };
     if matches!(end, ConsumeEnd::Shutdown) {
