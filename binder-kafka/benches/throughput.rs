@@ -428,14 +428,10 @@ fn main() {
         if side == "latency" {
             // One-at-a-time latency alone: raw, then bindery, p50/p99 of `n` records each.
             for _ in 0..2 {
-                let mut raw = rt.block_on(raw_latency(&broker, n));
-                let mut b = rt.block_on(bindery_latency(&broker, n));
+                let (r50, r99) = report::p50_p99_us(&mut rt.block_on(raw_latency(&broker, n)));
+                let (b50, b99) = report::p50_p99_us(&mut rt.block_on(bindery_latency(&broker, n)));
                 println!(
-                    "latency: raw p50 {:.0} us p99 {:.0} us; bindery p50 {:.0} us p99 {:.0} us ({n} records)",
-                    report::micros(report::percentile(&mut raw, 0.5)),
-                    report::micros(report::percentile(&mut raw, 0.99)),
-                    report::micros(report::percentile(&mut b, 0.5)),
-                    report::micros(report::percentile(&mut b, 0.99))
+                    "latency: raw p50 {r50:.0} us p99 {r99:.0} us; bindery p50 {b50:.0} us p99 {b99:.0} us ({n} records)"
                 );
             }
             return;
@@ -489,14 +485,8 @@ fn main() {
         }
         let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() / v.len() as f64;
         let (raw_rate, b_rate) = (1.0 / mean(&raw_lat), 1.0 / mean(&b_lat));
-        let (r50, r99) = (
-            report::micros(report::percentile(&mut raw_lat, 0.50)),
-            report::micros(report::percentile(&mut raw_lat, 0.99)),
-        );
-        let (b50, b99) = (
-            report::micros(report::percentile(&mut b_lat, 0.50)),
-            report::micros(report::percentile(&mut b_lat, 0.99)),
-        );
+        let (r50, r99) = report::p50_p99_us(&mut raw_lat);
+        let (b50, b99) = report::p50_p99_us(&mut b_lat);
         println!(
             "{name:<8}  100 B  one at a time       raw p50 {r50:>8.0} us p99 {r99:>8.0} us  bindery p50 {b50:>8.0} us p99 {b99:>8.0} us  ({} records)",
             raw_lat.len()

@@ -270,14 +270,8 @@ fn main() {
     let lat_n = 20_000;
     let mut raw_lat = single.block_on(raw_latency(lat_n));
     let mut bindery_lat = single.block_on(bindery_latency(lat_n));
-    let (rp50, rp99) = (
-        report::micros(report::percentile(&mut raw_lat, 0.50)),
-        report::micros(report::percentile(&mut raw_lat, 0.99)),
-    );
-    let (bp50, bp99) = (
-        report::micros(report::percentile(&mut bindery_lat, 0.50)),
-        report::micros(report::percentile(&mut bindery_lat, 0.99)),
-    );
+    let (rp50, rp99) = report::p50_p99_us(&mut raw_lat);
+    let (bp50, bp99) = report::p50_p99_us(&mut bindery_lat);
     println!(
         "latency, one message at a time ({lat_n}): raw p50 {rp50:.1} us p99 {rp99:.1} us; bindery p50 {bp50:.1} us p99 {bp99:.1} us"
     );
