@@ -347,7 +347,7 @@ async fn refused_outputs_leave_the_input_unacknowledged() {
 /// A concurrent binding whose input never runs dry (handlers slower than a feeder that keeps
 /// sending through the shutdown) still shuts down promptly, and no handler runs once shutdown
 /// has returned. Guards the dispatcher's fast path, which takes deliveries without a `select!`
-/// and so must look for shutdown itself.
+/// and so must look for shutdown itself. The feeder's sends fail once the app has shut down.
 #[test]
 fn a_concurrent_binding_shuts_down_while_deliveries_keep_coming() {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -373,10 +373,11 @@ fn a_concurrent_binding_shuts_down_while_deliveries_keep_coming() {
             let source = app.app().unwrap().source::<u64>("feed").unwrap();
             let feeder = tokio::spawn(async move {
                 let mut i = 0u64;
-                while source.send(i).await.is_ok() {
+                loop {
+                    if let Err(e) = source.send(i).await {
+                        return e;
+                    }
                     i += 1;
-                    // A send into the memory broker may never have to wait: yield, so the
-                    // feeder can be aborted (and the runtime dropped) at the end.
                     tokio::task::yield_now().await;
                 }
             });
@@ -386,8 +387,12 @@ fn a_concurrent_binding_shuts_down_while_deliveries_keep_coming() {
             let started = std::time::Instant::now();
             app.shutdown().await.unwrap();
             let took = started.elapsed();
-            feeder.abort();
             assert!(took < Duration::from_secs(10), "shutdown under a steady flow took {took:?}");
+            // Sends through a source fail once the app has shut down, rather than going on
+            // into a closed binder.
+            let stopped = tokio::time::timeout(Duration::from_secs(5), feeder).await;
+            let error = stopped.expect("the feeder's sends fail after shutdown").unwrap();
+            assert!(error.is_closed(), "{error}");
             let at_shutdown = handled.load(Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(100)).await;
             assert_eq!(handled.load(Ordering::Relaxed), at_shutdown, "handlers ran after shutdown returned");

@@ -35,6 +35,9 @@ pub(crate) struct Runtime {
     health: Mutex<HashMap<String, Health>>,
     cancel: CancellationToken,
     stopping: std::sync::atomic::AtomicBool,
+    /// Set once the handlers have stopped at shutdown: sends through a [`Source`] fail from
+    /// then on instead of going to a binder that is being flushed and closed.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -490,6 +493,7 @@ impl AppBuilder {
             health: Mutex::new(HashMap::new()),
             cancel: CancellationToken::new(),
             stopping: Default::default(),
+            closed: Default::default(),
         });
         // Resolve every binder now: an unlinked type or a bad option is a startup error, not a
         // runtime surprise.
@@ -1194,6 +1198,9 @@ impl RunningApp {
                 clean = false;
             }
         }
+        // Handlers (and their outputs) are done: the producers are flushed next, so a send
+        // through a `Source` from now on would race the close and could be lost.
+        rt.closed.store(true, std::sync::atomic::Ordering::Release);
         let outputs: Vec<Arc<OutputBinding>> =
             rt.outputs.lock().map(|o| o.values().cloned().collect()).unwrap_or_default();
         for out in outputs {
@@ -1234,6 +1241,7 @@ impl Drop for RunningApp {
     /// draining): unfinished work is redelivered.
     fn drop(&mut self) {
         self.runtime.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.runtime.closed.store(true, std::sync::atomic::Ordering::Release);
         self.runtime.cancel.cancel();
         for t in &self.tasks {
             t.abort();
@@ -1244,7 +1252,9 @@ impl Drop for RunningApp {
 /// Publishes values to one binding from code outside handlers.
 ///
 /// Get one from [`RunningApp::source`]; the binding's `[bindings.<name>]` section decides
-/// destination, binder, content type and partition key.
+/// destination, binder, content type and partition key. Once [`RunningApp::shutdown`] has
+/// stopped the handlers (or the app was dropped), sends fail with a
+/// [`closed`](crate::Error::is_closed) error.
 ///
 /// ```no_run
 /// #[derive(serde::Serialize)]
@@ -1309,6 +1319,12 @@ impl<T: Serialize> Source<T> {
     /// # Ok(()) }
     /// ```
     pub async fn dispatch(&self, message: Message<T>) -> Result<crate::binder::Confirmation> {
+        if self.runtime.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::closed(format!(
+                "binding `{}`: the app has shut down; nothing more is sent",
+                self.out.spec.binding
+            )));
+        }
         let raw = self.out.encode(&self.runtime.codecs, message)?;
         self.out.send(raw).await
     }
@@ -1332,6 +1348,7 @@ pub(crate) fn test_env() -> Arc<HandlerEnv> {
         health: Mutex::new(HashMap::new()),
         cancel: CancellationToken::new(),
         stopping: Default::default(),
+        closed: Default::default(),
     });
     Arc::new(HandlerEnv { handler: "test".into(), runtime, input_content_type: codec::JSON.into(), output: None })
 }
