@@ -120,33 +120,55 @@ enum Builtin {
     Octet,
 }
 
+/// Payloads are copied into a per-thread chunk of this size, each taking its slice of it: no
+/// allocation per message, and cloning a payload (a broker keeping a copy for redelivery) is a
+/// reference-count increment. A chunk is freed, or reused, once every payload in it is dropped.
+const CHUNK: usize = 8 * 1024;
+
+/// A payload longer than this gets an allocation of its own instead of a slice of a chunk,
+/// so one long-lived small payload never pins a large buffer.
+const SLICE_MAX: usize = CHUNK / 4;
+
 /// Encoders keep a scratch buffer per thread up to this size; a larger payload's buffer is
 /// given back after use.
 const SCRATCH_KEPT: usize = 64 * 1024;
 
-/// Encodes into a reused per-thread buffer, then copies the result into an allocation of exactly
-/// its size. A `Vec` from `serde_json::to_vec` has spare capacity, and `Bytes` adopts such a
-/// vector only by allocating a shared header for it; grown vectors also reallocate on the way.
-/// The copy costs less than either, and the payload is freed by one `free`.
+/// Encodes into a reused per-thread buffer (serde_json writes in many small pieces, which a
+/// plain vector takes fastest), then copies the result out in one go: into a slice of the
+/// thread's chunk (see [`CHUNK`]), or, when large, into an allocation of exactly its size.
 fn json<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
     use std::cell::RefCell;
+
+    use bytes::BytesMut;
     thread_local! {
-        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        static SCRATCH: RefCell<(Vec<u8>, BytesMut)> = RefCell::new((Vec::new(), BytesMut::new()));
     }
-    let encoded = SCRATCH.with(|scratch| {
-        // A serializer that calls back into an encoder on this thread finds the buffer taken:
-        // it then gets a fresh one.
-        let mut buf = scratch.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+    let fail = |e: serde_json::Error| Error::codec(format!("cannot encode payload as JSON: {e}"));
+    SCRATCH.with(|scratch| {
+        // A serializer that calls back into an encoder on this thread finds the buffers taken:
+        // that inner call allocates on its own.
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            return serde_json::to_vec(value).map(Bytes::from).map_err(fail);
+        };
+        let (buf, chunk) = &mut *scratch;
         buf.clear();
-        let out = serde_json::to_writer(&mut buf, value).map(|()| Bytes::copy_from_slice(&buf));
-        if buf.capacity() <= SCRATCH_KEPT {
-            if let Ok(mut b) = scratch.try_borrow_mut() {
-                *b = buf;
+        serde_json::to_writer(&mut *buf, value).map_err(fail)?;
+        let out = if buf.len() <= SLICE_MAX {
+            if chunk.capacity() < buf.len() {
+                // Reuses the chunk in place once every payload in it was dropped, else starts
+                // a new one.
+                chunk.reserve(CHUNK);
             }
+            chunk.extend_from_slice(buf);
+            chunk.split().freeze()
+        } else {
+            Bytes::copy_from_slice(buf)
+        };
+        if buf.capacity() > SCRATCH_KEPT {
+            *buf = Vec::new();
         }
-        out
-    });
-    encoded.map_err(|e| Error::codec(format!("cannot encode payload as JSON: {e}")))
+        Ok(out)
+    })
 }
 
 /// The media type without parameters, lowercased only when needed.
@@ -308,7 +330,7 @@ mod tests {
     #[test]
     fn json_payloads_come_out_whole_in_every_size_and_when_nested() {
         assert_eq!(&json(&Nested(7)).unwrap()[..], br#""[7,7]""#);
-        for len in [0usize, 1, 100, 5_000, 2 * SCRATCH_KEPT, 10] {
+        for len in [0usize, 1, 100, SLICE_MAX - 2, SLICE_MAX - 1, 5_000, 2 * SCRATCH_KEPT, 10, 300] {
             let text = "x".repeat(len);
             let encoded = json(&text).unwrap();
             assert_eq!(encoded.len(), len + 2);
@@ -316,5 +338,22 @@ mod tests {
         }
         let err = json(&std::collections::HashMap::from([((1, 2), 3)])).unwrap_err();
         assert!(err.to_string().contains("cannot encode payload as JSON"), "{err}");
+        // What the failed encoding had written (`{`) is not part of the next payload.
+        assert_eq!(&json(&"after").unwrap()[..], br#""after""#);
+    }
+
+    /// Payloads share chunks: each must keep its own bytes while later ones are encoded, while
+    /// chunks are reused once emptied, and after others sharing its chunk were dropped.
+    #[test]
+    fn payloads_sharing_a_chunk_never_see_each_others_bytes() {
+        let expected = |i: usize| format!("payload-{i}-{}", "y".repeat(i % 97));
+        let mut kept: Vec<(usize, Bytes)> = (0..3_000).map(|i| (i, json(&expected(i)).unwrap())).collect();
+        kept.retain(|(i, _)| i % 3 == 0); // free most slices of every chunk
+        kept.extend((3_000..6_000).map(|i| (i, json(&expected(i)).unwrap())));
+        drop(kept.drain(..500)); // some chunks are now free: the next ones may reuse them
+        kept.extend((6_000..9_000).map(|i| (i, json(&expected(i)).unwrap())));
+        for (i, bytes) in &kept {
+            assert_eq!(serde_json::from_slice::<String>(bytes).unwrap(), expected(*i), "payload {i}");
+        }
     }
 }
