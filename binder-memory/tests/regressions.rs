@@ -399,3 +399,41 @@ fn a_concurrent_binding_shuts_down_while_deliveries_keep_coming() {
         });
     });
 }
+
+/// A loop of sends that the broker takes at once never waits, so without a yield it would
+/// keep a single-threaded runtime to itself until the queue filled: other tasks (here a
+/// stand-in for a health probe or the binding's own consumer) would stall. Each send counts
+/// against tokio's cooperative budget, as a channel send does.
+#[test]
+fn a_tight_send_loop_lets_other_tasks_on_its_thread_run() {
+    within(Duration::from_secs(20), || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            // Room for every message, so no send ever has to wait for a consumer.
+            let app = bindery::App::builder()
+                .registered_handlers(false)
+                .binder("memory", Arc::new(MemoryBinder::new(MemoryBroker::with_capacity(100_000))))
+                .override_binder("memory")
+                .build()
+                .unwrap()
+                .start()
+                .await
+                .unwrap();
+            let source = app.source::<u32>("coop-out").unwrap();
+            let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = ran.clone();
+            tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::Relaxed) });
+            let mut first_seen = None;
+            for i in 0..5_000u32 {
+                source.send(i).await.unwrap();
+                if first_seen.is_none() && ran.load(std::sync::atomic::Ordering::Relaxed) {
+                    first_seen = Some(i);
+                }
+            }
+            // tokio's budget is 128 operations per poll.
+            let at = first_seen.expect("the other task never ran during 5,000 sends");
+            assert!(at <= 200, "the other task first ran after send {at}");
+            app.shutdown().await.unwrap();
+        });
+    });
+}

@@ -220,6 +220,10 @@ impl OutputBinding {
 
     /// Sends an encoded message; resolves once queued, the confirmation once the broker has it.
     pub(crate) async fn send(&self, mut message: RawMessage) -> Result<crate::binder::Confirmation> {
+        // A send that a binder takes at once (`try_send`) never waits, so a loop of them would
+        // keep its thread until a queue fills: like a tokio channel, every send counts against
+        // the task's cooperative budget and yields when it is spent.
+        tokio::task::coop::consume_budget().await;
         self.finish_headers(message.headers_mut());
         let producer = match self.producer.get() {
             Some(p) => p,
