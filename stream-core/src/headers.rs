@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use uuid::Uuid;
 
 /// Names of the standard headers, spelled the way Spring writes them.
@@ -303,6 +304,13 @@ pub fn new_message_id() -> Uuid {
 
 type Entry = (Cow<'static, str>, HeaderValue);
 
+/// How many headers a block holds in the same allocation as its reference count: the content
+/// type and identity every message gets, plus a correlation id, key and traceparent.
+const INLINE_ENTRIES: usize = 6;
+
+/// The entries, in one allocation with their reference count up to [`INLINE_ENTRIES`].
+pub(crate) type Block = SmallVec<[Entry; INLINE_ENTRIES]>;
+
 /// Message headers: insertion-ordered names (case-sensitive, as on every broker) to values.
 ///
 /// Messages carry few headers, so lookups scan a small vector; that beats hashing here.
@@ -321,7 +329,7 @@ type Entry = (Cow<'static, str>, HeaderValue);
 #[derive(Clone, Default)]
 pub struct Headers {
     /// `None` until the first header: empty headers (most `Message::new`) allocate nothing.
-    entries: Option<Arc<Vec<Entry>>>,
+    entries: Option<Arc<Block>>,
 }
 
 impl Headers {
@@ -340,25 +348,25 @@ impl Headers {
     /// assert!(bindery::Headers::with_capacity(4).is_empty());
     /// ```
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: (n > 0).then(|| Arc::new(Vec::with_capacity(n))) }
+        Self { entries: (n > 0).then(|| Arc::new(Block::with_capacity(n))) }
     }
 
     /// Headers from entries known to have distinct names (no duplicate check).
-    pub(crate) fn from_entries(entries: Vec<Entry>) -> Self {
+    pub(crate) fn from_entries(entries: Block) -> Self {
         Self { entries: Some(Arc::new(entries)) }
     }
 
     fn slice(&self) -> &[Entry] {
-        self.entries.as_deref().map(Vec::as_slice).unwrap_or_default()
+        self.entries.as_deref().map(Block::as_slice).unwrap_or_default()
     }
 
-    fn entries_mut(&mut self) -> &mut Vec<Entry> {
-        let shared = self.entries.get_or_insert_with(|| Arc::new(Vec::with_capacity(4)));
+    fn entries_mut(&mut self) -> &mut Block {
+        let shared = self.entries.get_or_insert_with(|| Arc::new(Block::new()));
         if Arc::get_mut(shared).is_none() {
             // Copy on write, with room for the few headers usually added next (a correlation
             // id, a key), so the copy is not grown again at once.
-            let mut own = Vec::with_capacity(shared.len() + 4);
-            own.extend_from_slice(shared);
+            let mut own = Block::with_capacity(shared.len() + 4);
+            own.extend(shared.iter().cloned());
             *shared = Arc::new(own);
         }
         Arc::make_mut(shared)

@@ -145,7 +145,8 @@ impl OutputBinding {
         cancel: CancellationToken,
     ) -> Self {
         let content_type_header = HeaderValue::from(content_type.clone());
-        let plain_headers = Headers::from_entries(vec![(names::CONTENT_TYPE.into(), content_type_header.clone())]);
+        let plain_headers =
+            Headers::from_entries(smallvec::smallvec![(names::CONTENT_TYPE.into(), content_type_header.clone())]);
         Self {
             spec,
             binder,
@@ -253,7 +254,7 @@ impl OutputBinding {
             // correlation id, key and traceparent added later; or, for producers that write no
             // identity, the binding's shared contentType-only headers.
             headers = if self.identity() {
-                let mut entries = Vec::with_capacity(6);
+                let mut entries = crate::headers::Block::new();
                 entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
                 entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
                 entries.push((names::TIMESTAMP.into(), timestamp_header()));
