@@ -27,35 +27,6 @@ pub(crate) fn partition_for(key: &[u8], partitions: u32) -> u32 {
     (h % u64::from(partitions.max(1))) as u32
 }
 
-/// Delivery tags are unique counters: a multiplicative hash spreads them well enough and is
-/// far cheaper than SipHash on the per-message path.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TagHasher;
-
-#[derive(Default)]
-pub(crate) struct TagHash(u64);
-
-impl std::hash::Hasher for TagHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-impl std::hash::BuildHasher for TagHasher {
-    type Hasher = TagHash;
-    fn build_hasher(&self) -> TagHash {
-        TagHash(0)
-    }
-}
-
 /// Faults to inject, for tests of the at-least-once contract.
 ///
 /// ```
@@ -141,7 +112,6 @@ pub struct MemoryBroker {
     record: bool,
     queue_capacity: usize,
     faults: Faults,
-    next_tag: AtomicU64,
     next_member: AtomicU64,
 }
 
@@ -182,7 +152,6 @@ impl MemoryBroker {
             record,
             queue_capacity: queue_capacity.max(1),
             faults: Faults::default(),
-            next_tag: AtomicU64::new(1),
             next_member: AtomicU64::new(1),
         }
     }
@@ -298,10 +267,6 @@ impl MemoryBroker {
                 g.leave(m.id);
             }
         }
-    }
-
-    pub(crate) fn tag(&self) -> u64 {
-        self.next_tag.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn member_id(&self) -> u64 {
@@ -442,6 +407,70 @@ pub(crate) enum Next {
     Full,
 }
 
+/// A group's unacknowledged deliveries, by tag. A tag is a slot's index (low 32 bits) and the
+/// slot's generation (high 32 bits). Freed slots are reused most recent first, so the per-message
+/// path touches memory that is still in cache and never hashes; an acknowledgement for a delivery
+/// taken back since (a rebalance, a rewind) finds a newer generation and is ignored.
+#[derive(Debug, Default)]
+pub(crate) struct Inflights {
+    slots: Vec<(u32, Option<Inflight>)>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Inflights {
+    fn insert(&mut self, f: Inflight) -> u64 {
+        self.len += 1;
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push((0, None));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.0 = slot.0.wrapping_add(1);
+        slot.1 = Some(f);
+        (u64::from(slot.0) << 32) | u64::from(index)
+    }
+
+    fn slot(tag: u64) -> (usize, u32) {
+        ((tag & 0xFFFF_FFFF) as usize, (tag >> 32) as u32)
+    }
+
+    fn get(&self, tag: u64) -> Option<&Inflight> {
+        let (index, generation) = Self::slot(tag);
+        match self.slots.get(index) {
+            Some((g, Some(f))) if *g == generation => Some(f),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, tag: u64) -> Option<Inflight> {
+        let (index, generation) = Self::slot(tag);
+        let f = match self.slots.get_mut(index) {
+            Some((g, f @ Some(_))) if *g == generation => f.take(),
+            _ => None,
+        }?;
+        self.len -= 1;
+        self.free.push(index as u32);
+        Some(f)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The tags of the deliveries `pick` selects.
+    fn tags(&self, pick: impl Fn(&Inflight) -> bool) -> Vec<u64> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (g, f))| f.as_ref().filter(|f| pick(f)).map(|_| (u64::from(*g) << 32) | i as u64))
+            .collect()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inflight {
     partition: u32,
@@ -463,7 +492,7 @@ pub(crate) struct GroupState {
     /// Per partition: the position the next published message gets.
     next_seq: Vec<u64>,
     pub(crate) members: Vec<Member>,
-    pub(crate) inflight: HashMap<u64, Inflight, TagHasher>,
+    pub(crate) inflight: Inflights,
     /// Per partition: the member holding its unacknowledged messages, and how many.
     holders: Vec<(u64, usize)>,
     /// Per partition: the message at the front is a copy made by the duplicate fault.
@@ -547,33 +576,38 @@ impl Group {
             return Some(message);
         }
         let member = &s.members[p % members];
-        let Some(direct) = member.direct.clone() else { return Some(message) };
-        let member = member.id;
+        let (member, acker) = match &member.direct {
+            Some(direct) => (member.id, direct.acker.clone()),
+            None => return Some(message),
+        };
         if s.holders.get(p).is_some_and(|(holder, n)| *n > 0 && *holder != member) {
             return Some(message);
         }
-        let tag = broker.tag();
-        let delivery = Delivery::new(message, AckHandle::new(direct.acker, tag), Some(p as u32));
-        let copy = delivery.message.clone();
-        match direct.channel.try_send(delivery) {
-            Ok(()) => {
-                Self::track(s, tag, p, member, seq, copy);
-                None
-            }
+        let tag = Self::track(s, p, member, seq, message.clone());
+        let delivery = Delivery::new(message, AckHandle::new(acker, tag), Some(p as u32));
+        let sent = match &s.members[p % members].direct {
+            Some(direct) => direct.channel.try_send(delivery),
+            None => Err(Box::new(delivery)),
+        };
+        match sent {
+            Ok(()) => None,
             Err(back) => {
                 back.ack.disarm();
+                Self::untrack(s, tag);
                 Some(back.message)
             }
         }
     }
 
-    fn track(s: &mut GroupState, tag: u64, p: usize, member: u64, seq: u64, message: RawMessage) {
-        s.inflight.insert(tag, Inflight { partition: p as u32, member, seq, message });
+    /// Records a delivery to `member`; returns its tag.
+    fn track(s: &mut GroupState, p: usize, member: u64, seq: u64, message: RawMessage) -> u64 {
+        let tag = s.inflight.insert(Inflight { partition: p as u32, member, seq, message });
         if s.holders.len() <= p {
             s.holders.resize(p + 1, (0, 0));
         }
         let h = &mut s.holders[p];
         *h = (member, h.1 + 1);
+        tag
     }
 
     /// Pops the next message for `member` and sends it on `direct` under the group lock, so a
@@ -602,7 +636,7 @@ impl Group {
     }
 
     fn untrack(s: &mut GroupState, tag: u64) -> Option<Inflight> {
-        let f = s.inflight.remove(&tag)?;
+        let f = s.inflight.remove(tag)?;
         if let Some(h) = s.holders.get_mut(f.partition as usize) {
             h.1 = h.1.saturating_sub(1);
         }
@@ -624,7 +658,7 @@ impl Group {
     pub(crate) fn leave(&self, member: u64) {
         let mut s = lock(&self.state);
         s.members.retain(|m| m.id != member);
-        let tags: Vec<u64> = s.inflight.iter().filter(|(_, f)| f.member == member).map(|(t, _)| *t).collect();
+        let tags = s.inflight.tags(|f| f.member == member);
         Self::return_to_queue(&mut s, &tags);
         drop(s);
         self.ready.notify_waiters();
@@ -710,8 +744,7 @@ impl Group {
                     }
                     s.duplicate_at_front[p] = true;
                 }
-                let tag = broker.tag();
-                Self::track(s, tag, p, member, seq, m.clone());
+                let tag = Self::track(s, p, member, seq, m.clone());
                 return Some((tag, p as u32, m));
             }
         }
@@ -720,7 +753,7 @@ impl Group {
 
     pub(crate) fn settle(&self, tag: u64, settlement: Settlement, faults: &Faults) {
         let mut s = lock(&self.state);
-        let Some(f) = s.inflight.get(&tag) else { return };
+        let Some(f) = s.inflight.get(tag) else { return };
         let (p, member, seq) = (f.partition, f.member, f.seq);
         // A lost acknowledgement (fault): the broker never hears of it, so that one message
         // comes back, as RabbitMQ redelivers an unacknowledged message.
@@ -730,12 +763,7 @@ impl Group {
         } else if settlement == Settlement::Requeue {
             // Rewind the partition, as a Kafka consumer seeks back: this message and every
             // later one the member holds from the partition are delivered again, in order.
-            let tags: Vec<u64> = s
-                .inflight
-                .iter()
-                .filter(|(_, f)| f.partition == p && f.member == member && f.seq >= seq)
-                .map(|(t, _)| *t)
-                .collect();
+            let tags = s.inflight.tags(|f| f.partition == p && f.member == member && f.seq >= seq);
             Self::return_to_queue(&mut s, &tags);
         } else {
             Self::untrack(&mut s, tag);
@@ -779,6 +807,28 @@ mod tests {
         group.settle(t0, Settlement::Requeue, &broker.faults);
         let (_, _, again) = group.next_for(1, &broker).unwrap();
         assert_eq!(again.payload()[..], [0]);
+    }
+
+    /// A late acknowledgement of a delivery that was taken back must not settle whatever
+    /// delivery reuses its slot.
+    #[test]
+    fn a_stale_tag_never_matches_the_delivery_reusing_its_slot() {
+        let f = |seq| Inflight { partition: 0, member: 1, seq, message: bindery::Message::new(bindery::Bytes::new()) };
+        let mut inflight = Inflights::default();
+        let old = inflight.insert(f(1));
+        let other = inflight.insert(f(2));
+        assert_eq!(inflight.remove(old).map(|f| f.seq), Some(1));
+        let new = inflight.insert(f(3)); // reuses the freed slot
+        assert_ne!(new, old);
+        assert!(inflight.get(old).is_none());
+        assert!(inflight.remove(old).is_none());
+        assert_eq!(inflight.len(), 2);
+        let mut tags = inflight.tags(|f| f.seq >= 2);
+        tags.sort_unstable();
+        let mut expected = vec![other, new];
+        expected.sort_unstable();
+        assert_eq!(tags, expected);
+        assert_eq!(inflight.get(new).map(|f| f.seq), Some(3));
     }
 
     #[test]
