@@ -250,9 +250,9 @@ impl OutputBinding {
         fresh_identity(&mut headers);
         // The message's own content type, when it names one other than the binding's.
         let custom: Option<String> = if headers.is_empty() {
-            // The common case, built in one go: contentType, id, timestamp, with room for the
-            // correlation id, key and traceparent added later; or, for producers that write no
-            // identity, the binding's shared contentType-only headers.
+            // The common case, built in one go: contentType, id, timestamp, with room for a
+            // correlation id added later; or, for producers that write no identity, the
+            // binding's shared contentType-only headers.
             headers = if self.identity() {
                 let mut entries = crate::headers::Block::new();
                 entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
