@@ -313,6 +313,9 @@ impl Topic {
 
     fn partition_of(&self, message: &RawMessage) -> u32 {
         let n = self.partitions.load(Ordering::Relaxed) as u32;
+        if n <= 1 {
+            return 0; // the common case: no key lookup, no shared counter to bump
+        }
         match message.headers().key() {
             Some(k) => partition_for(k, n),
             None => (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(n.max(1))) as u32,

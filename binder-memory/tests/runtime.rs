@@ -336,6 +336,12 @@ async fn imperative_source_publishes_to_the_bindings_destination() {
     let second = out.recv_message::<Order>().await.unwrap();
     assert_eq!(*second.payload(), order(2, "c-2"));
     assert_eq!(second.headers().get_str("tenant"), Some("acme"));
+    assert_eq!(second.headers().content_type(), Some("application/json"));
+    assert!(
+        second.headers().id().is_some_and(|id| Some(id) != first.headers().id()),
+        "a message sent with headers gets its own id"
+    );
+    assert!(second.headers().timestamp().is_some(), "a message sent with headers gets a timestamp");
     assert!(app.output("imp-out").all().is_empty(), "nothing goes to the binding name itself");
     app.shutdown().await.unwrap();
 }

@@ -181,6 +181,8 @@ pub(crate) struct InvocationState {
     pub(crate) sends: Mutex<Vec<(Option<String>, RawMessage)>>,
     /// Set once anything was queued in `sends`, so the common case skips the lock.
     pub(crate) has_sends: std::sync::atomic::AtomicBool,
+    /// The message names a content type other than its binding's (looked up once).
+    pub(crate) foreign_type: bool,
 }
 
 /// One call of a handler: the inbound message and what the handler may reach.
@@ -212,8 +214,13 @@ pub(crate) struct HandlerEnv {
 
 impl Invocation {
     pub(crate) fn new(message: RawMessage, env: Arc<HandlerEnv>) -> Self {
+        let foreign_type = message
+            .headers()
+            .get(names::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes() != env.input_content_type.as_bytes());
         Self {
             state: Arc::new(InvocationState {
+                foreign_type,
                 message,
                 attempt: std::sync::atomic::AtomicU32::new(1),
                 sends: Mutex::new(Vec::new()),
@@ -229,6 +236,9 @@ impl Invocation {
     }
 
     fn content_type(&self) -> &str {
+        if !self.state.foreign_type {
+            return &self.env.input_content_type;
+        }
         match self.state.message.headers().get(names::CONTENT_TYPE) {
             // Most messages carry the binding's own type: skip re-validating the text.
             Some(v) if v.as_bytes() != self.env.input_content_type.as_bytes() => {

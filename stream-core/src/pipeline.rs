@@ -31,6 +31,9 @@ use crate::runtime::OutputBinding;
 
 /// Rejects messages whose content type no codec handles before the handler ever runs.
 pub(crate) fn check_content_type(inv: &Invocation) -> std::result::Result<(), Failure> {
+    if !inv.state.foreign_type {
+        return Ok(()); // none, or the binding's own type, which has a codec
+    }
     let Some(value) = inv.raw().headers().get(names::CONTENT_TYPE) else { return Ok(()) };
     if value.as_bytes() == inv.env.input_content_type.as_bytes() {
         return Ok(()); // the binding's own type, which has a codec

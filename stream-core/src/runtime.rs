@@ -221,11 +221,17 @@ impl OutputBinding {
 
     /// Sends an encoded message; resolves once queued, the confirmation once the broker has it.
     pub(crate) async fn send(&self, mut message: RawMessage) -> Result<crate::binder::Confirmation> {
+        self.finish_headers(message.headers_mut());
+        self.send_finished(message).await
+    }
+
+    /// [`send`](Self::send) for a message from [`encode`](Self::encode), whose headers are
+    /// complete already.
+    async fn send_finished(&self, message: RawMessage) -> Result<crate::binder::Confirmation> {
         // A send that a binder takes at once (`try_send`) never waits, so a loop of them would
         // keep its thread until a queue fills: like a tokio channel, every send counts against
         // the task's cooperative budget and yields when it is spent.
         tokio::task::coop::consume_budget().await;
-        self.finish_headers(message.headers_mut());
         let producer = match self.producer.get() {
             Some(p) => p,
             None => self.producer().await?,
@@ -264,6 +270,11 @@ impl OutputBinding {
             };
             None
         } else {
+            if self.identity() {
+                // `fresh_identity` removed any the headers came with.
+                headers.append(names::ID, crate::headers::new_message_id());
+                headers.append(names::TIMESTAMP, timestamp_header());
+            }
             match headers.get(names::CONTENT_TYPE) {
                 None => {
                     headers.insert(names::CONTENT_TYPE, self.content_type_header.clone());
@@ -1311,7 +1322,7 @@ impl<T: Serialize> Source<T> {
             )));
         }
         let raw = self.out.encode(&self.runtime.codecs, message)?;
-        self.out.send(raw).await
+        self.out.send_finished(raw).await
     }
 }
 
