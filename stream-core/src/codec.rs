@@ -181,6 +181,11 @@ fn base(content_type: &str) -> &str {
     if media.starts_with(char::is_whitespace) || media.ends_with(char::is_whitespace) { media.trim() } else { media }
 }
 
+/// Whether payloads of `content_type` are JSON text (`application/json`, `…+json`).
+pub(crate) fn is_json(content_type: &str) -> bool {
+    content_type == JSON || matches!(builtin(base(content_type)), Some(Builtin::Json))
+}
+
 fn builtin(base: &str) -> Option<Builtin> {
     if base.eq_ignore_ascii_case(JSON) || base.ends_with("+json") {
         Some(Builtin::Json)

@@ -32,6 +32,7 @@ mod error;
 pub mod handler;
 pub mod headers;
 mod message;
+mod partition;
 mod pipeline;
 mod runtime;
 

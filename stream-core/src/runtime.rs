@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::handler::{Handler, HandlerEnv, HandlerKind, Invocation};
 use crate::headers::{HeaderValue, Headers, names};
 use crate::message::{Message, RawMessage};
+use crate::partition::KeySelector;
 use crate::pipeline::{self, DeadLetter, Pipeline, RetryPolicy};
 
 /// State shared by everything an app runs.
@@ -107,7 +108,7 @@ pub(crate) struct OutputBinding {
     /// The headers of a message sent without any, for producers that write no identity
     /// headers: only the content type. Shared, so such a send allocates no headers.
     plain_headers: Headers,
-    partition_key: Option<String>,
+    partition_key: Option<KeySelector>,
     retry_interval: Duration,
     cancel: CancellationToken,
     producer: OnceCell<Arc<dyn Producer>>,
@@ -153,7 +154,7 @@ impl OutputBinding {
             content_type,
             content_type_header,
             plain_headers,
-            partition_key,
+            partition_key: partition_key.as_deref().map(KeySelector::parse),
             retry_interval,
             cancel,
             producer: OnceCell::new(),
@@ -291,7 +292,11 @@ impl OutputBinding {
             .encode(payload, content_type)
             .map_err(|e| Error::new(ErrorKind::Codec, format!("binding `{}`: {e}", self.spec.binding)))?;
         if let (Some(selector), false) = (&self.partition_key, headers.contains(names::KEY)) {
-            if let Some(key) = partition_key(selector, payload, &headers) {
+            let key = match codec::is_json(content_type) {
+                true => selector.key_in_json(&bytes, &headers),
+                false => selector.key_in_payload(payload, &headers),
+            };
+            if let Some(key) = key {
                 headers.insert(names::KEY, key);
             } else {
                 tracing::debug!(binding = %self.spec.binding, %selector, "partition key not found in message; sent without a key");
@@ -307,13 +312,7 @@ impl OutputBinding {
         fresh_identity(&mut headers);
         headers.insert_if_absent(names::CONTENT_TYPE, self.content_type_header.clone());
         if let (Some(selector), false) = (&self.partition_key, headers.contains(names::KEY)) {
-            let key = match selector.strip_prefix("header:") {
-                Some(name) => headers.get(name).cloned(),
-                None => serde_json::from_slice::<serde_json::Value>(&payload)
-                    .ok()
-                    .and_then(|v| partition_key(selector, &v, &headers)),
-            };
-            if let Some(key) = key {
+            if let Some(key) = selector.key_in_json(&payload, &headers) {
                 headers.insert(names::KEY, key);
             }
         }
@@ -336,19 +335,6 @@ fn fresh_identity(headers: &mut Headers) {
     }
     if headers.contains(names::TIMESTAMP) {
         headers.remove(names::TIMESTAMP);
-    }
-}
-
-/// Extracts a partition key: `header:<name>` or a JSON pointer into the payload.
-fn partition_key<U: Serialize + ?Sized>(selector: &str, payload: &U, headers: &Headers) -> Option<HeaderValue> {
-    if let Some(name) = selector.strip_prefix("header:") {
-        return headers.get(name).cloned();
-    }
-    let value = serde_json::to_value(payload).ok()?;
-    match value.pointer(selector)? {
-        serde_json::Value::String(s) => Some(HeaderValue::from(s.clone())),
-        serde_json::Value::Null => None,
-        other => Some(HeaderValue::from(other.to_string())),
     }
 }
 
@@ -1453,9 +1439,10 @@ mod tests {
         let payload = serde_json::json!({"order": 7, "customer": {"id": "c-9"}});
         let mut h = Headers::new();
         h.insert("tenant", "acme");
-        assert_eq!(partition_key("/customer/id", &payload, &h), Some(HeaderValue::from("c-9")));
-        assert_eq!(partition_key("/order", &payload, &h), Some(HeaderValue::from("7")));
-        assert_eq!(partition_key("header:tenant", &payload, &h), Some(HeaderValue::from("acme")));
-        assert_eq!(partition_key("/missing", &payload, &h), None);
+        let key = |selector: &str| KeySelector::parse(selector).key_in_payload(&payload, &h);
+        assert_eq!(key("/customer/id"), Some(HeaderValue::from("c-9")));
+        assert_eq!(key("/order"), Some(HeaderValue::from("7")));
+        assert_eq!(key("header:tenant"), Some(HeaderValue::from("acme")));
+        assert_eq!(key("/missing"), None);
     }
 }
