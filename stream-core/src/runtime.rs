@@ -292,10 +292,8 @@ impl OutputBinding {
             .encode(payload, content_type)
             .map_err(|e| Error::new(ErrorKind::Codec, format!("binding `{}`: {e}", self.spec.binding)))?;
         if let (Some(selector), false) = (&self.partition_key, headers.contains(names::KEY)) {
-            let key = match codec::is_json(content_type) {
-                true => selector.key_in_json(&bytes, &headers),
-                false => selector.key_in_payload(payload, &headers),
-            };
+            let json = codec::is_json(content_type).then_some(&bytes[..]);
+            let key = selector.key_of(payload, json, &headers);
             if let Some(key) = key {
                 headers.insert(names::KEY, key);
             } else {
@@ -1439,7 +1437,7 @@ mod tests {
         let payload = serde_json::json!({"order": 7, "customer": {"id": "c-9"}});
         let mut h = Headers::new();
         h.insert("tenant", "acme");
-        let key = |selector: &str| KeySelector::parse(selector).key_in_payload(&payload, &h);
+        let key = |selector: &str| KeySelector::parse(selector).key_of(&payload, None, &h);
         assert_eq!(key("/customer/id"), Some(HeaderValue::from("c-9")));
         assert_eq!(key("/order"), Some(HeaderValue::from("7")));
         assert_eq!(key("header:tenant"), Some(HeaderValue::from("acme")));
