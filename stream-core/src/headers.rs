@@ -660,6 +660,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_are_written_as_uuid_writes_them() {
+        let ids =
+            [Uuid::nil(), Uuid::max(), Uuid::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210), new_message_id()];
+        for id in ids {
+            assert_eq!(HeaderValue::from(id).as_str(), Some(id.hyphenated().to_string().as_str()));
+        }
+    }
+
+    #[test]
     fn changing_a_clone_leaves_the_shared_original_alone() {
         let mut original = Headers::new();
         original.insert(names::CONTENT_TYPE, "application/json");

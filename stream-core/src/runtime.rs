@@ -133,7 +133,8 @@ fn timestamp_header() -> HeaderValue {
 }
 
 fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    // In u64 arithmetic: `as_millis` computes in u128.
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() * 1000 + u64::from(d.subsec_millis())).unwrap_or(0)
 }
 
 impl OutputBinding {
