@@ -387,7 +387,11 @@ mod walk {
             let (token, rest) = self.descend()?;
             Ok(Entries { token, rest, matched: false, found: None })
         }
-        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Fields<'p>, Unsupported> {
+        fn serialize_struct(self, name: &'static str, _: usize) -> Result<Fields<'p>, Unsupported> {
+            if name.starts_with("$serde_json::private::") {
+                // serde_json's raw JSON text or arbitrary-precision number in disguise.
+                return Err(Unsupported);
+            }
             let (token, rest) = self.descend()?;
             Ok(Fields { token, rest, found: None })
         }
@@ -673,6 +677,8 @@ mod tests {
             let selector = KeySelector::parse(pointer);
             assert_eq!(selector.to_string(), pointer, "round trip of {pointer}");
             assert_eq!(selector.key_in_json(&json, &headers), by_value(pointer, &doc), "pointer {pointer}");
+            // A `Value` payload, walked through its `Serialize` impl.
+            assert_eq!(selector.key_of(&doc, Some(&json), &headers), by_value(pointer, &doc), "walked {pointer}");
         }
     }
 
