@@ -202,8 +202,10 @@ fn header_name(name: &str) -> std::borrow::Cow<'static, str> {
 /// The message the runtime sees for a consumed record.
 pub(crate) fn to_message<M: rdkafka::Message>(record: &M, topic: &HeaderValue) -> RawMessage {
     let kafka_headers = record.headers();
-    // The record's headers, then at most six of ours: key, id, timestamp, topic, partition, offset.
-    let mut headers = Headers::with_capacity(kafka_headers.map(|h| h.count()).unwrap_or(0) + 6);
+    // The record's headers, then ours: id, timestamp, topic, partition, offset, and the key if
+    // the record has one. Exactly that many: six (`contentType` and ours) fit a header block.
+    let ours = 5 + usize::from(record.key().is_some());
+    let mut headers = Headers::with_capacity(kafka_headers.map(|h| h.count()).unwrap_or(0) + ours);
     // Which of the headers we add the record carries already. Almost never any: then ours are
     // appended without a scan of the headers per name.
     let (mut has_id, mut has_timestamp, mut has_ours) = (false, false, false);
