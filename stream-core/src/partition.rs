@@ -423,36 +423,26 @@ mod walk {
         }
     }
 
-    impl ser::SerializeSeq for Elements<'_> {
-        type Ok = Key;
-        type Error = Unsupported;
-        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-            self.element(v)
-        }
-        fn end(self) -> Result<Key, Unsupported> {
-            Ok(self.found.flatten())
-        }
+    /// Sequences, tuples and tuple structs are all JSON arrays.
+    macro_rules! array_like {
+        ($($kind:ident :: $method:ident),*) => {$(
+            impl ser::$kind for Elements<'_> {
+                type Ok = Key;
+                type Error = Unsupported;
+                fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+                    self.element(v)
+                }
+                fn end(self) -> Result<Key, Unsupported> {
+                    Ok(self.found.flatten())
+                }
+            }
+        )*};
     }
-    impl ser::SerializeTuple for Elements<'_> {
-        type Ok = Key;
-        type Error = Unsupported;
-        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-            self.element(v)
-        }
-        fn end(self) -> Result<Key, Unsupported> {
-            Ok(self.found.flatten())
-        }
-    }
-    impl ser::SerializeTupleStruct for Elements<'_> {
-        type Ok = Key;
-        type Error = Unsupported;
-        fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-            self.element(v)
-        }
-        fn end(self) -> Result<Key, Unsupported> {
-            Ok(self.found.flatten())
-        }
-    }
+    array_like!(
+        SerializeSeq::serialize_element,
+        SerializeTuple::serialize_element,
+        SerializeTupleStruct::serialize_field
+    );
 
     pub(crate) struct Fields<'p> {
         token: &'p str,
@@ -486,7 +476,16 @@ mod walk {
         type Ok = Key;
         type Error = Unsupported;
         fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
-            self.matched = self.found.is_none() && key.serialize(KeyIs(self.token))?;
+            if self.found.is_some() {
+                return Ok(());
+            }
+            // As JSON writes a map key: strings as they are, numbers and booleans as text.
+            self.matched = match serde_json::to_value(key) {
+                Ok(serde_json::Value::String(k)) => k == self.token,
+                Ok(serde_json::Value::Number(n)) => n.to_string() == self.token,
+                Ok(serde_json::Value::Bool(b)) => (if b { "true" } else { "false" }) == self.token,
+                _ => return Err(Unsupported),
+            };
             Ok(())
         }
         fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
@@ -497,125 +496,6 @@ mod walk {
         }
         fn end(self) -> Result<Key, Unsupported> {
             Ok(self.found.flatten())
-        }
-    }
-
-    /// Whether a map key, as JSON writes it (strings as they are; integers and chars as
-    /// text), equals the token. Other kinds of keys are not followed.
-    struct KeyIs<'t>(&'t str);
-
-    impl ser::Serializer for KeyIs<'_> {
-        type Ok = bool;
-        type Error = Unsupported;
-        type SerializeSeq = Impossible<bool, Unsupported>;
-        type SerializeTuple = Impossible<bool, Unsupported>;
-        type SerializeTupleStruct = Impossible<bool, Unsupported>;
-        type SerializeTupleVariant = Impossible<bool, Unsupported>;
-        type SerializeMap = Impossible<bool, Unsupported>;
-        type SerializeStruct = Impossible<bool, Unsupported>;
-        type SerializeStructVariant = Impossible<bool, Unsupported>;
-
-        fn serialize_str(self, v: &str) -> Result<bool, Unsupported> {
-            Ok(v == self.0)
-        }
-        fn serialize_char(self, v: char) -> Result<bool, Unsupported> {
-            Ok(v.encode_utf8(&mut [0; 4]) == self.0)
-        }
-        fn serialize_i8(self, v: i8) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_i16(self, v: i16) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_i32(self, v: i32) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_i64(self, v: i64) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_u8(self, v: u8) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_u16(self, v: u16) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_u32(self, v: u32) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_u64(self, v: u64) -> Result<bool, Unsupported> {
-            Ok(v.to_string() == self.0)
-        }
-        fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<bool, Unsupported> {
-            Ok(variant == self.0)
-        }
-        fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<bool, Unsupported> {
-            v.serialize(self)
-        }
-        fn serialize_bool(self, _: bool) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_f32(self, _: f32) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_f64(self, _: f64) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_none(self) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_unit(self) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_unit_struct(self, _: &'static str) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_newtype_variant<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<bool, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStructVariant, Unsupported> {
-            Err(Unsupported)
         }
     }
 }
