@@ -88,20 +88,55 @@ fn toml(dest: &str, group: &str, extra: &str) -> String {
     )
 }
 
-/// The offset the group committed on partition 0, if any.
-fn committed(brokers: &str, group: &str, topic: &str) -> Option<i64> {
+/// The offset the group committed on partition 0 (`None`: nothing committed), or why the
+/// broker could not be asked (a fresh client's coordinator lookup can time out on a loaded
+/// machine; that is not an answer about the group).
+fn committed_or_error(brokers: &str, group: &str, topic: &str) -> Result<Option<i64>, String> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("log_level", "3")
         .create()
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, 0);
-    let got = c.committed_offsets(tpl, Duration::from_secs(5)).ok()?;
-    match got.find_partition(topic, 0)?.offset() {
-        Offset::Offset(o) => Some(o),
-        _ => None,
+    let got = c.committed_offsets(tpl, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    match got.find_partition(topic, 0).map(|p| p.offset()) {
+        Some(Offset::Offset(o)) => Ok(Some(o)),
+        _ => Ok(None),
+    }
+}
+
+/// [`committed_or_error`] off the runtime's worker threads (the app under test runs on them).
+async fn committed_now(brokers: &str, group: &str, topic: &str) -> Result<Option<i64>, String> {
+    let (b, g, t) = (brokers.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || committed_or_error(&b, &g, &t)).await.unwrap()
+}
+
+/// Waits until the group's committed offset on partition 0 is `want`, and returns every
+/// distinct answer seen on the way (for the failure message) if it never is.
+async fn wait_committed(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    want: i64,
+    timeout: Duration,
+) -> Result<(), Vec<String>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let got = committed_now(brokers, group, topic).await;
+        if got == Ok(Some(want)) {
+            return Ok(());
+        }
+        let text = format!("{got:?}");
+        if !seen.contains(&text) {
+            seen.push(text);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(seen);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await; // polling the broker's state, not synchronising
     }
 }
 
@@ -201,14 +236,18 @@ async fn commit_errors_never_skip_work() {
     }
     seen.wait_for(10, Duration::from_secs(15)).await;
     // Everything was done: the group commits the end of the log despite the failed commits
-    // (the periodic commit retries; waiting here keeps a loaded machine's late timer from
-    // handing the injected errors to the commits of the shutdown instead).
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while committed(&mock.bootstrap, "g", &dest) != Some(10) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // (librdkafka's periodic commit tries the stored offset again). Waiting for it here keeps a
+    // loaded machine's late timer from handing the injected errors to the shutdown's commits.
+    if let Err(answers) = wait_committed(&mock.bootstrap, "g", &dest, 10, Duration::from_secs(30)).await {
+        panic!(
+            "offset 10 never committed while running; the broker answered {answers:?}; app health: {:?}",
+            a.health()
+        );
     }
     a.shutdown().await.unwrap();
-    assert_eq!(committed(&mock.bootstrap, "g", &dest), Some(10));
+    if let Err(answers) = wait_committed(&mock.bootstrap, "g", &dest, 10, Duration::from_secs(15)).await {
+        panic!("the committed offset moved from 10 at shutdown; the broker answered {answers:?}");
+    }
     // A new member sees only new work.
     let next = Seen::default();
     let b = app(support::mock_binder(&mock), &toml(&dest, "g", ""), vec![next.sink("in")]).await;
@@ -253,17 +292,19 @@ async fn nothing_committed_past_unfinished_work() {
     seen.wait_for(3, Duration::from_secs(15)).await;
     assert!(!seen.ids().contains(&0));
     // Several commit intervals (100 ms) pass; the group's offset must stay at or before 0.
+    let mut answered = 0;
     for _ in 0..10 {
-        let c = committed(&mock.bootstrap, "gated", &dest);
-        assert!(c.is_none() || c == Some(0), "committed {c:?} while offset 0 is unfinished");
+        if let Ok(c) = committed_now(&mock.bootstrap, "gated", &dest).await {
+            answered += 1;
+            assert!(c.is_none() || c == Some(0), "committed {c:?} while offset 0 is unfinished");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await; // sampling the broker over time
     }
+    assert!(answered > 0, "the broker never said what the group committed");
     open.send(true).unwrap();
     seen.wait_for(10, Duration::from_secs(15)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while committed(&mock.bootstrap, "gated", &dest) != Some(10) {
-        assert!(tokio::time::Instant::now() < deadline, "finished work never committed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Err(answers) = wait_committed(&mock.bootstrap, "gated", &dest, 10, Duration::from_secs(15)).await {
+        panic!("finished work never committed; the broker answered {answers:?}");
     }
     a.shutdown().await.unwrap();
 }
