@@ -262,11 +262,11 @@ impl OutputBinding {
             // correlation id added later; or, for producers that write no identity, the
             // binding's shared contentType-only headers.
             headers = if self.identity() {
-                let mut entries = crate::headers::Block::new();
-                entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
-                entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
-                entries.push((names::TIMESTAMP.into(), timestamp_header()));
-                Headers::from_entries(entries)
+                Headers::filled(|entries| {
+                    entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
+                    entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
+                    entries.push((names::TIMESTAMP.into(), timestamp_header()));
+                })
             } else {
                 self.plain_headers.clone()
             };
