@@ -338,11 +338,11 @@ pub struct Headers {
 
 /// Emptied header blocks kept for reuse on the thread that dropped them.
 ///
-/// A block is 424 bytes: too big for the allocator's fast bins, so each message's block was a
-/// slow-path `malloc` and `free`, and a fresh block was written into memory that had left the
-/// L1 cache (five write misses a message on the memory bench). A block dropped by a consumer
-/// and taken by the next send is still in cache. Only blocks with their entries inline are
-/// kept, at most [`KEPT`] per thread (54 KiB).
+/// A block with its reference counts is about 400 bytes: too big for the allocator's fast
+/// bins, so each message's block was a slow-path `malloc` and `free`, and a fresh block was
+/// written into memory that had left the L1 cache (five write misses a message on the memory
+/// bench). A block dropped by a consumer and taken by the next send is still in cache. Only
+/// blocks with their entries inline are kept, at most [`KEPT`] per thread (about 51 KiB).
 mod pool {
     use std::cell::RefCell;
     use std::sync::Arc;
