@@ -264,7 +264,10 @@ impl OutputBinding {
             headers = if self.identity() {
                 Headers::filled(|entries| {
                     entries.push((names::CONTENT_TYPE.into(), self.content_type_header.clone()));
-                    entries.push((names::ID.into(), HeaderValue::from(crate::headers::new_message_id())));
+                    entries.push((names::ID.into(), HeaderValue::EMPTY));
+                    if let Some((_, id)) = entries.last_mut() {
+                        id.set_uuid(crate::headers::new_message_id());
+                    }
                     entries.push((names::TIMESTAMP.into(), timestamp_header()));
                 })
             } else {
