@@ -57,6 +57,12 @@ pub enum ErrorKind {
 /// assert!(err.to_string().contains("orders-in-0"));
 /// ```
 pub struct Error {
+    /// Boxed, so `Result<T>` is barely bigger than `T`: results are moved on every send and
+    /// delivery, and errors are rare.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     kind: ErrorKind,
     message: String,
     source: Option<BoxError>,
@@ -70,7 +76,7 @@ impl Error {
     /// assert!(e.is_timeout());
     /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self { inner: Box::new(Inner { kind, message: message.into(), source: None }) }
     }
 
     /// Attaches the underlying cause.
@@ -81,7 +87,7 @@ impl Error {
     /// assert!(std::error::Error::source(&e).is_some());
     /// ```
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+        self.inner.source = Some(source.into());
         self
     }
 
@@ -138,7 +144,7 @@ impl Error {
     /// assert_eq!(bindery::Error::codec("x").kind(), bindery::ErrorKind::Codec);
     /// ```
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// True for configuration errors.
@@ -147,7 +153,7 @@ impl Error {
     /// assert!(bindery::Error::config("f", "k", "w").is_config());
     /// ```
     pub fn is_config(&self) -> bool {
-        self.kind == ErrorKind::Config
+        self.inner.kind == ErrorKind::Config
     }
 
     /// True when a binding could not be created or kept.
@@ -156,7 +162,7 @@ impl Error {
     /// assert!(!bindery::Error::codec("x").is_binding());
     /// ```
     pub fn is_binding(&self) -> bool {
-        self.kind == ErrorKind::Binding
+        self.inner.kind == ErrorKind::Binding
     }
 
     /// True when the broker refused or lost a message.
@@ -165,7 +171,7 @@ impl Error {
     /// assert!(bindery::Error::broker("x").is_broker());
     /// ```
     pub fn is_broker(&self) -> bool {
-        self.kind == ErrorKind::Broker
+        self.inner.kind == ErrorKind::Broker
     }
 
     /// True for encode/decode failures.
@@ -174,7 +180,7 @@ impl Error {
     /// assert!(bindery::Error::codec("x").is_codec());
     /// ```
     pub fn is_codec(&self) -> bool {
-        self.kind == ErrorKind::Codec
+        self.inner.kind == ErrorKind::Codec
     }
 
     /// True when a wait ran out of time.
@@ -183,7 +189,7 @@ impl Error {
     /// assert!(bindery::Error::new(bindery::ErrorKind::Timeout, "x").is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
-        self.kind == ErrorKind::Timeout
+        self.inner.kind == ErrorKind::Timeout
     }
 
     /// True when the app or binding is closed.
@@ -192,15 +198,15 @@ impl Error {
     /// assert!(bindery::Error::closed("x").is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.kind == ErrorKind::Closed
+        self.inner.kind == ErrorKind::Closed
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(source) = &self.source {
+        d.field("kind", &self.inner.kind).field("message", &self.inner.message);
+        if let Some(source) = &self.inner.source {
             d.field("source", &source.to_string());
         }
         d.finish()
@@ -209,8 +215,8 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
+        f.write_str(&self.inner.message)?;
+        if let Some(source) = &self.inner.source {
             write!(f, ": {source}")?;
         }
         Ok(())
@@ -219,7 +225,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -277,5 +283,23 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for HandlerError {
 impl From<HandlerError> for BoxError {
     fn from(e: HandlerError) -> Self {
         e.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_stay_small_and_errors_keep_everything() {
+        // One pointer: a `Result<T>` moved on every send is barely bigger than `T`.
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<Result<()>>(), std::mem::size_of::<usize>());
+        let e = Error::broker("broker went away").with_source(std::io::Error::other("reset"));
+        assert_eq!(e.kind(), ErrorKind::Broker);
+        assert!(e.is_broker());
+        assert!(e.to_string().contains("broker went away"), "{e}");
+        assert_eq!(std::error::Error::source(&e).map(|s| s.to_string()), Some("reset".to_string()));
+        assert!(format!("{e:?}").contains("Broker"), "{e:?}");
     }
 }
