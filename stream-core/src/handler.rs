@@ -61,10 +61,16 @@ pub enum HandlerKind {
 /// assert!(!f.is_retryable());
 /// assert_eq!(f.kind(), "decode");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Failure {
-    kind: &'static str,
-    message: String,
+    /// Boxed, so a handler's `Result<Outputs, Failure>` is no bigger than its outputs.
+    inner: Box<(&'static str, String)>,
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Failure").field("kind", &self.inner.0).field("message", &self.inner.1).finish()
+    }
 }
 
 impl Failure {
@@ -74,7 +80,7 @@ impl Failure {
     /// assert_eq!(bindery::Failure::decode("x").kind(), "decode");
     /// ```
     pub fn decode(message: impl Into<String>) -> Self {
-        Self { kind: "decode", message: message.into() }
+        Self { inner: Box::new(("decode", message.into())) }
     }
 
     /// The handler returned an error.
@@ -83,7 +89,7 @@ impl Failure {
     /// assert!(bindery::Failure::handler("x").is_retryable());
     /// ```
     pub fn handler(message: impl Into<String>) -> Self {
-        Self { kind: "handler", message: message.into() }
+        Self { inner: Box::new(("handler", message.into())) }
     }
 
     /// The handler panicked.
@@ -92,7 +98,7 @@ impl Failure {
     /// assert_eq!(bindery::Failure::panic("boom").kind(), "panic");
     /// ```
     pub fn panic(message: impl Into<String>) -> Self {
-        Self { kind: "panic", message: message.into() }
+        Self { inner: Box::new(("panic", message.into())) }
     }
 
     /// An output could not be encoded: a bug in the handler's output, not retried.
@@ -101,7 +107,7 @@ impl Failure {
     /// assert!(!bindery::Failure::encode("x").is_retryable());
     /// ```
     pub fn encode(message: impl Into<String>) -> Self {
-        Self { kind: "encode", message: message.into() }
+        Self { inner: Box::new(("encode", message.into())) }
     }
 
     /// `decode`, `encode`, `handler` or `panic`: the `x-exception-kind` header of dead letters.
@@ -110,7 +116,7 @@ impl Failure {
     /// assert_eq!(bindery::Failure::handler("x").kind(), "handler");
     /// ```
     pub fn kind(&self) -> &'static str {
-        self.kind
+        self.inner.0
     }
 
     /// The reason: the `x-exception-message` header of dead letters.
@@ -119,7 +125,7 @@ impl Failure {
     /// assert_eq!(bindery::Failure::handler("no stock").message(), "no stock");
     /// ```
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.1
     }
 
     /// Whether another attempt could succeed.
@@ -128,13 +134,13 @@ impl Failure {
     /// assert!(bindery::Failure::panic("x").is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, "handler" | "panic")
+        matches!(self.inner.0, "handler" | "panic")
     }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} failure: {}", self.kind, self.message)
+        write!(f, "{} failure: {}", self.inner.0, self.inner.1)
     }
 }
 
@@ -752,4 +758,24 @@ pub fn registered() -> Vec<Handler> {
     let mut v: Vec<Handler> = inventory::iter::<Registration>.into_iter().map(Registration::to_handler).collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_one_pointer_and_keeps_its_kind_and_message() {
+        // A handler's result is moved through every layer per message: the failure's room
+        // must not make it bigger than the outputs.
+        assert_eq!(std::mem::size_of::<Failure>(), std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<std::result::Result<Outputs, Failure>>(), std::mem::size_of::<Outputs>());
+        let f = Failure::panic("boom");
+        assert_eq!((f.kind(), f.message()), ("panic", "boom"));
+        assert!(f.is_retryable());
+        assert_eq!(f.to_string(), "panic failure: boom");
+        assert_eq!(format!("{f:?}"), r#"Failure { kind: "panic", message: "boom" }"#);
+        assert_eq!(f.clone(), f);
+        assert_ne!(Failure::handler("boom"), f);
+    }
 }
