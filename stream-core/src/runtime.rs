@@ -1272,7 +1272,10 @@ impl<T: Serialize> Source<T> {
     /// # }
     /// ```
     pub async fn send(&self, value: T) -> Result<()> {
-        self.send_message(Message::new(value)).await
+        // Each layer is written out rather than calling `send_message`: every nested future
+        // moves the message and the result through its own state once more.
+        let raw = self.encode(Message::new(value))?;
+        self.out.send_finished(raw).await?.await
     }
 
     /// Publishes a message with headers and waits for the broker's confirmation.
@@ -1284,7 +1287,8 @@ impl<T: Serialize> Source<T> {
     /// # }
     /// ```
     pub async fn send_message(&self, message: Message<T>) -> Result<()> {
-        self.dispatch(message).await?.await
+        let raw = self.encode(message)?;
+        self.out.send_finished(raw).await?.await
     }
 
     /// Publishes without waiting for the confirmation, so many sends can be in flight;
@@ -1303,14 +1307,19 @@ impl<T: Serialize> Source<T> {
     /// # Ok(()) }
     /// ```
     pub async fn dispatch(&self, message: Message<T>) -> Result<crate::binder::Confirmation> {
+        let raw = self.encode(message)?;
+        self.out.send_finished(raw).await
+    }
+
+    /// Encodes `message` for this binding, unless the app has shut down.
+    fn encode(&self, message: Message<T>) -> Result<RawMessage> {
         if self.runtime.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::closed(format!(
                 "binding `{}`: the app has shut down; nothing more is sent",
                 self.out.spec.binding
             )));
         }
-        let raw = self.out.encode(&self.runtime.codecs, message)?;
-        self.out.send_finished(raw).await
+        self.out.encode(&self.runtime.codecs, message)
     }
 }
 
