@@ -336,6 +336,12 @@ impl Pipeline {
             Ok(()) => retry(&self.retry, &self.func, &inv, &self.cancel, slot).await,
         };
         let pending = match attempts {
+            // A sink's common case: nothing to publish, so nothing to wait for.
+            Attempts::Succeeded(outputs)
+                if outputs.is_empty() && !inv.state.has_sends.load(std::sync::atomic::Ordering::Acquire) =>
+            {
+                return settle(ack, Settlement::Ack);
+            }
             Attempts::Succeeded(outputs) => match send_outputs(&inv, outputs).await {
                 Ok(pending) if pending.is_empty() => return settle(ack, Settlement::Ack),
                 Ok(pending) => pending,
