@@ -432,11 +432,6 @@ impl Headers {
         }
     }
 
-    /// Headers from entries known to have distinct names (no duplicate check).
-    pub(crate) fn from_entries(entries: Block) -> Self {
-        Self { entries: Some(Arc::new(entries)) }
-    }
-
     /// Headers whose entries `fill` pushes into a block (names known to be distinct).
     pub(crate) fn filled(fill: impl FnOnce(&mut Block)) -> Self {
         let mut shared = pool::take();

@@ -147,8 +147,7 @@ impl OutputBinding {
         cancel: CancellationToken,
     ) -> Self {
         let content_type_header = HeaderValue::from(content_type.clone());
-        let plain_headers =
-            Headers::from_entries(smallvec::smallvec![(names::CONTENT_TYPE.into(), content_type_header.clone())]);
+        let plain_headers = Headers::filled(|b| b.push((names::CONTENT_TYPE.into(), content_type_header.clone())));
         Self {
             spec,
             binder,
