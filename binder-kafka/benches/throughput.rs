@@ -112,7 +112,10 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 /// `with_headers`: each record also carries the `contentType` header bindery's records carry
 /// (the only header a bindery source writes to Kafka), for a like-for-like comparison.
-async fn raw_produce(broker: &Broker, n: u64, size: usize, with_headers: bool) -> Duration {
+/// `sender_polls`: when not 0, the sending loop also serves ready delivery reports after every
+/// that many records, as bindery's producer does (only for profiling: the measured raw side
+/// leaves polling to the producer's thread, as a plain `ThreadedProducer` user does).
+async fn raw_produce(broker: &Broker, n: u64, size: usize, with_headers: bool, sender_polls: u64) -> Duration {
     let topic = broker.topic().await;
     let counted = Counted::default();
     let done = counted.0.clone();
@@ -144,6 +147,9 @@ async fn raw_produce(broker: &Broker, n: u64, size: usize, with_headers: bool) -
                     tokio::time::sleep(Duration::from_millis(1)).await; // queue full
                 }
             }
+        }
+        if sender_polls != 0 && i.is_multiple_of(sender_polls) {
+            p.poll(Duration::ZERO);
         }
     }
     within("raw produce deliveries", async {
@@ -370,9 +376,9 @@ async fn measure(broker: &Broker, n_produce: u64, n_consume: u64, size: usize, r
     let topic = broker.topic().await;
     bindery_produce(broker, n_consume - 1, size, Some(topic.clone())).await; // plus its warm-up record
     for _ in 0..rounds {
-        p_raw = p_raw.max(produced(raw_produce(broker, n_produce, size, false).await));
+        p_raw = p_raw.max(produced(raw_produce(broker, n_produce, size, false, 0).await));
         p_b = p_b.max(produced(bindery_produce(broker, n_produce, size, None).await));
-        p_raw_h = p_raw_h.max(produced(raw_produce(broker, n_produce, size, true).await));
+        p_raw_h = p_raw_h.max(produced(raw_produce(broker, n_produce, size, true, 0).await));
         c_raw = c_raw.max(consumed(raw_consume(broker, &topic, n_consume, false).await));
         c_b = c_b.max(consumed(bindery_consume(broker, &topic, n_consume).await));
         c_raw_h = c_raw_h.max(consumed(raw_consume(broker, &topic, n_consume, true).await));
@@ -417,10 +423,11 @@ fn main() {
         .build()
         .unwrap();
     if let Ok(side) = std::env::var("BENCH_PROFILE_ONLY") {
-        // For profilers (`BENCH_PROFILE_ONLY=produce|consume|raw-produce|raw-consume`): one
-        // side only (raw produce with bindery's header), three times, no report; on the broker
-        // at `BENCH_KAFKA_BROKERS` when set, else on the mock cluster. `latency`: the
-        // one-at-a-time phase alone, both sides.
+        // For profilers (`BENCH_PROFILE_ONLY=produce|consume|raw-produce|raw-produce-bare|
+        // raw-produce-sender-polls|raw-consume`): one side only (`raw-produce` with bindery's
+        // header, `raw-produce-bare` without, `raw-produce-sender-polls` with the header and the
+        // sending loop serving delivery reports every 8 records), three times, no report; on
+        // the broker at `BENCH_KAFKA_BROKERS` when set, else on the mock cluster. `latency`: the one-at-a-time phase alone, both sides.
         let broker = match std::env::var("BENCH_KAFKA_BROKERS") {
             Ok(b) => Broker::Real(b),
             Err(_) => Broker::Mock(Arc::new(support::Mock::new())),
@@ -436,7 +443,10 @@ fn main() {
             }
             return;
         }
-        let n = if matches!(broker, Broker::Mock(_)) { n.min(mock_retained(100)) } else { n };
+        // The mock cluster's retention bounds what a consumer can read back, not what a
+        // producer can send.
+        let n =
+            if matches!(broker, Broker::Mock(_)) && side.ends_with("consume") { n.min(mock_retained(100)) } else { n };
         rt.block_on(async {
             let topic = broker.topic().await;
             if side.ends_with("consume") {
@@ -446,7 +456,9 @@ fn main() {
                 let d = match side.as_str() {
                     "consume" => bindery_consume(&broker, &topic, n).await,
                     "raw-consume" => raw_consume(&broker, &topic, n, false).await,
-                    "raw-produce" => raw_produce(&broker, n, 100, true).await,
+                    "raw-produce" => raw_produce(&broker, n, 100, true, 0).await,
+                    "raw-produce-bare" => raw_produce(&broker, n, 100, false, 0).await,
+                    "raw-produce-sender-polls" => raw_produce(&broker, n, 100, true, 8).await,
                     _ => bindery_produce(&broker, n, 100, None).await,
                 };
                 println!("{side} only: {:.0} msg/s", n as f64 / d.as_secs_f64());

@@ -21,6 +21,15 @@ use crate::naming::headers as kh;
 
 pub(crate) type Client = ThreadedProducer<Context>;
 
+/// A sender serves the delivery reports that are ready (without waiting) after every this many
+/// records; the client's own thread still serves the rest, so confirmations never wait on sends.
+/// librdkafka allocates a record and its headers on the sending thread and frees them on the
+/// thread that serves the delivery report: with only the polling thread serving them, every
+/// free crossed threads and glibc's allocator took its slow path on both sides. Raw rdkafka
+/// with bindery's one header, 200,000 records on the mock cluster, medians of 15: 486k msg/s
+/// with the polling thread alone, 613k with the sender also polling every 8 records.
+const INLINE_POLL_EVERY: u64 = 8;
+
 impl ProducerContext for Context {
     /// The record's number in the producer's [`DeliveryLedger`](crate::ledger::DeliveryLedger).
     type DeliveryOpaque = usize;
@@ -93,7 +102,16 @@ impl KafkaProducer {
             record = record.payload(&message.payload()[..]);
         }
         let refused = match self.client.send(record) {
-            Ok(()) => return Enqueue::Queued(self.ledger.confirmation(seq)),
+            Ok(()) => {
+                if seq.is_multiple_of(INLINE_POLL_EVERY) {
+                    // Serve the delivery reports that are ready on this thread: librdkafka frees
+                    // each reported record (and its headers) on the thread that serves its report,
+                    // and a free on the thread that allocated is much cheaper than one on the
+                    // polling thread (see INLINE_POLL_EVERY). Never blocks.
+                    self.client.poll(Duration::ZERO);
+                }
+                return Enqueue::Queued(self.ledger.confirmation(seq));
+            }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueue::Full,
             Err((e, _)) => Enqueue::Failed(Error::broker(format!(
                 "binding `{}`: cannot publish to topic `{}`: {e}",
