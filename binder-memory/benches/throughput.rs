@@ -240,9 +240,13 @@ async fn partitions_run(partitions: u32, n: u64) -> f64 {
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500_000);
     if let Some(side) = std::env::var_os("BENCH_PROFILE_ONLY") {
-        // For profilers (`BENCH_PROFILE_ONLY=bindery|raw`): one side, single-threaded, no report;
-        // `partitions`: the keyed scaling run alone, `BENCH_PARTITIONS` partitions on 2 workers.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // For profilers (`BENCH_PROFILE_ONLY=bindery|raw`): one side, single-threaded (or on
+        // `BENCH_WORKERS` worker threads when set), no report; `partitions`: the keyed scaling
+        // run alone, `BENCH_PARTITIONS` partitions on 2 workers.
+        let rt = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+            Some(w) => tokio::runtime::Builder::new_multi_thread().worker_threads(w).enable_all().build().unwrap(),
+            None => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+        };
         if side == "partitions" {
             let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             let p = std::env::var("BENCH_PARTITIONS").ok().and_then(|p| p.parse().ok()).unwrap_or(4);
