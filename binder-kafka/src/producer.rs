@@ -106,10 +106,7 @@ impl KafkaProducer {
         let refused = match self.client.send(record) {
             Ok(()) => {
                 if seq.is_multiple_of(INLINE_POLL_EVERY) {
-                    // Serve the delivery reports that are ready on this thread: librdkafka frees
-                    // each reported record (and its headers) on the thread that serves its report,
-                    // and a free on the thread that allocated is much cheaper than one on the
-                    // polling thread (see INLINE_POLL_EVERY). Never blocks.
+                    // Ready delivery reports only, never waiting: see INLINE_POLL_EVERY for why.
                     self.client.poll(Duration::ZERO);
                 }
                 return Enqueue::Queued(self.ledger.confirmation(seq));

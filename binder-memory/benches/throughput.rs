@@ -243,16 +243,17 @@ fn main() {
         // For profilers (`BENCH_PROFILE_ONLY=bindery|raw`): one side, single-threaded (or on
         // `BENCH_WORKERS` worker threads when set), no report; `partitions`: the keyed scaling
         // run alone, `BENCH_PARTITIONS` partitions on 2 workers.
-        let rt = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
-            Some(w) => tokio::runtime::Builder::new_multi_thread().worker_threads(w).enable_all().build().unwrap(),
-            None => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
-        };
         if side == "partitions" {
             let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             let p = std::env::var("BENCH_PARTITIONS").ok().and_then(|p| p.parse().ok()).unwrap_or(4);
             println!("{p} partitions: {:.0} msg/s", multi.block_on(partitions_run(p, n)));
             return;
         }
+        // Built only for the one-side runs, so a `partitions` run has no idle runtime beside it.
+        let rt = match std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+            Some(w) => tokio::runtime::Builder::new_multi_thread().worker_threads(w).enable_all().build().unwrap(),
+            None => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+        };
         let d = if side == "raw" { rt.block_on(raw(n)) } else { rt.block_on(bindery_run(n)) };
         println!("{} only: {:.0} msg/s", side.to_string_lossy(), n as f64 / d.as_secs_f64());
         return;
