@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::{Context, Lag, Reachability, lock};
 use crate::hash::IntMap;
 use crate::naming::headers as kh;
-use crate::offsets::{Settled, Tracker};
+use crate::offsets::{EpochCell, Settled, Tracker};
 
 pub(crate) type Client = StreamConsumer<ConsumerCtx>;
 
@@ -123,6 +123,8 @@ struct Lane {
     shared: Arc<Shared>,
     partition: i32,
     epoch: u64,
+    /// The partition's epoch now, to answer `is_current` without the tracker's lock.
+    current: EpochCell,
 }
 
 impl Acknowledger for Lane {
@@ -132,7 +134,8 @@ impl Acknowledger for Lane {
 
     /// False once the partition was revoked or rewound after this record was handed out.
     fn is_current(&self, tag: u64) -> bool {
-        lock(&self.shared.tracker).is_current(self.partition, tag as i64, self.epoch)
+        self.current.unchanged_since(self.epoch)
+            || lock(&self.shared.tracker).is_current(self.partition, tag as i64, self.epoch)
     }
 }
 
@@ -304,13 +307,17 @@ pub(crate) async fn pump(
         };
         use rdkafka::Message as _;
         let (partition, offset) = (record.partition(), record.offset());
-        let Some(epoch) = lock(&shared.tracker).admit(partition, offset) else { continue };
-        let lane = match lanes.get(&partition) {
-            Some(l) if l.epoch == epoch => l.clone(),
-            _ => {
-                let l = Arc::new(Lane { shared: shared.clone(), partition, epoch });
-                lanes.insert(partition, l.clone());
-                l
+        let lane = {
+            let mut tracker = lock(&shared.tracker);
+            let Some(epoch) = tracker.admit(partition, offset) else { continue };
+            match lanes.get(&partition) {
+                Some(l) if l.epoch == epoch => l.clone(),
+                _ => {
+                    let current = tracker.epoch_cell(partition);
+                    let l = Arc::new(Lane { shared: shared.clone(), partition, epoch, current });
+                    lanes.insert(partition, l.clone());
+                    l
+                }
             }
         };
         let message = to_message(&record, &shared.topic_header);
