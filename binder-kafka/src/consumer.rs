@@ -250,7 +250,7 @@ pub(crate) fn to_message<M: rdkafka::Message>(record: &M, topic: &HeaderValue) -
     add(&mut headers, kh::RECEIVED_PARTITION, HeaderValue::from(u64::try_from(record.partition()).unwrap_or_default()));
     add(&mut headers, kh::OFFSET, HeaderValue::from(u64::try_from(record.offset()).unwrap_or_default()));
     let payload = match record.payload() {
-        Some(p) => bindery::codec::copy_payload(p),
+        Some(p) => Bytes::copy_from_slice(p),
         None => {
             // A tombstone: JSON `null`, so an `Option<T>` argument decodes to `None`.
             headers.insert(kh::TOMBSTONE, "true");

@@ -133,26 +133,16 @@ const SLICE_MAX: usize = CHUNK / 4;
 /// given back after use.
 const SCRATCH_KEPT: usize = 64 * 1024;
 
-thread_local! {
-    /// Per thread: the encoder's scratch buffer, and the chunk payloads are sliced from.
-    static SCRATCH: std::cell::RefCell<(Vec<u8>, bytes::BytesMut)> =
-        std::cell::RefCell::new((Vec::new(), bytes::BytesMut::new()));
-}
-
-/// `bytes` as a slice of the thread's chunk (see [`CHUNK`]).
-fn slice_of_chunk(chunk: &mut bytes::BytesMut, bytes: &[u8]) -> Bytes {
-    if chunk.capacity() < bytes.len() {
-        // Reuses the chunk in place once every payload in it was dropped, else starts a new one.
-        chunk.reserve(CHUNK);
-    }
-    chunk.extend_from_slice(bytes);
-    chunk.split().freeze()
-}
-
 /// Encodes into a reused per-thread buffer (serde_json writes in many small pieces, which a
 /// plain vector takes fastest), then copies the result out in one go: into a slice of the
 /// thread's chunk (see [`CHUNK`]), or, when large, into an allocation of exactly its size.
 fn json<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+    thread_local! {
+        static SCRATCH: RefCell<(Vec<u8>, BytesMut)> = RefCell::new((Vec::new(), BytesMut::new()));
+    }
     let fail = |e: serde_json::Error| Error::codec(format!("cannot encode payload as JSON: {e}"));
     SCRATCH.with(|scratch| {
         // A serializer that calls back into an encoder on this thread finds the buffers taken:
@@ -163,33 +153,21 @@ fn json<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
         let (buf, chunk) = &mut *scratch;
         buf.clear();
         serde_json::to_writer(&mut *buf, value).map_err(fail)?;
-        let out = if buf.len() <= SLICE_MAX { slice_of_chunk(chunk, buf) } else { Bytes::copy_from_slice(buf) };
+        let out = if buf.len() <= SLICE_MAX {
+            if chunk.capacity() < buf.len() {
+                // Reuses the chunk in place once every payload in it was dropped, else starts
+                // a new one.
+                chunk.reserve(CHUNK);
+            }
+            chunk.extend_from_slice(buf);
+            chunk.split().freeze()
+        } else {
+            Bytes::copy_from_slice(buf)
+        };
         if buf.capacity() > SCRATCH_KEPT {
             *buf = Vec::new();
         }
         Ok(out)
-    })
-}
-
-/// A copy of `bytes`, for binders turning a broker's record into a payload: small payloads
-/// are copied into a slice of the thread's chunk, as encoded payloads are, so a consumed record
-/// costs no allocation of its own. Freeing a payload on another thread (a consumer's records are
-/// usually handled on a different worker than the one that read them) is one of glibc's slow
-/// frees; with chunks that happens once a chunk, not once a record.
-///
-/// ```
-/// let a = bindery::codec::copy_payload(b"{\"id\":1}");
-/// let b = bindery::codec::copy_payload(&[7u8; 10_000]); // large: an allocation of its own
-/// assert_eq!(&a[..], b"{\"id\":1}");
-/// assert_eq!(b.len(), 10_000);
-/// ```
-pub fn copy_payload(bytes: &[u8]) -> Bytes {
-    if bytes.len() > SLICE_MAX {
-        return Bytes::copy_from_slice(bytes);
-    }
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut scratch) => slice_of_chunk(&mut scratch.1, bytes),
-        Err(_) => Bytes::copy_from_slice(bytes),
     })
 }
 
@@ -343,27 +321,6 @@ impl Codecs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copied_payloads_share_a_chunk_unless_large() {
-        // On a fresh thread, so no other test's payloads sit in this thread's chunk.
-        std::thread::spawn(|| {
-            let mut record = b"{\"id\":1}".to_vec();
-            let a = copy_payload(&record);
-            let b = copy_payload(b"{\"id\":2}");
-            record[7] = b'9'; // the broker's buffer is reused: the copy must not change
-            assert_eq!(&a[..], b"{\"id\":1}");
-            assert_eq!(&b[..], b"{\"id\":2}");
-            // Back to back in one chunk: no allocation of their own.
-            assert_eq!(b.as_ptr(), a.as_ptr().wrapping_add(a.len()));
-            let large = copy_payload(&vec![7u8; SLICE_MAX + 1]);
-            let after = copy_payload(b"x");
-            assert_eq!(large.len(), SLICE_MAX + 1);
-            assert_eq!(after.as_ptr(), b.as_ptr().wrapping_add(b.len()), "a large payload stays out of the chunk");
-        })
-        .join()
-        .unwrap();
-    }
 
     /// Serializes as the JSON text of its inner value's own encoding: an encoder calling back
     /// into the encoder on the same thread.
