@@ -426,8 +426,9 @@ fn main() {
         // For profilers (`BENCH_PROFILE_ONLY=produce|consume|raw-produce|raw-produce-bare|
         // raw-produce-sender-polls|raw-consume`): one side only (`raw-produce` with bindery's
         // header, `raw-produce-bare` without, `raw-produce-sender-polls` with the header and the
-        // sending loop serving delivery reports every 8 records), three times, no report; on
-        // the broker at `BENCH_KAFKA_BROKERS` when set, else on the mock cluster. `latency`: the one-at-a-time phase alone, both sides.
+        // sending loop serving delivery reports every 8 records), three times, no report, with
+        // `BENCH_SIZE`-byte payloads (100 when unset); on the broker at `BENCH_KAFKA_BROKERS`
+        // when set, else on the mock cluster. `latency`: the one-at-a-time phase alone, both sides.
         let broker = match std::env::var("BENCH_KAFKA_BROKERS") {
             Ok(b) => Broker::Real(b),
             Err(_) => Broker::Mock(Arc::new(support::Mock::new())),
@@ -443,23 +444,24 @@ fn main() {
             }
             return;
         }
-        // The mock cluster's retention bounds what a consumer can read back, not what a
-        // producer can send.
+        // Payload size from `BENCH_SIZE` (100 B when unset). The mock cluster's retention
+        // bounds what a consumer can read back, not what a producer can send.
+        let size = std::env::var("BENCH_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
         let n =
-            if matches!(broker, Broker::Mock(_)) && side.ends_with("consume") { n.min(mock_retained(100)) } else { n };
+            if matches!(broker, Broker::Mock(_)) && side.ends_with("consume") { n.min(mock_retained(size)) } else { n };
         rt.block_on(async {
             let topic = broker.topic().await;
             if side.ends_with("consume") {
-                bindery_produce(&broker, n - 1, 100, Some(topic.clone())).await;
+                bindery_produce(&broker, n - 1, size, Some(topic.clone())).await;
             }
             for _ in 0..3 {
                 let d = match side.as_str() {
                     "consume" => bindery_consume(&broker, &topic, n).await,
                     "raw-consume" => raw_consume(&broker, &topic, n, false).await,
-                    "raw-produce" => raw_produce(&broker, n, 100, true, 0).await,
-                    "raw-produce-bare" => raw_produce(&broker, n, 100, false, 0).await,
-                    "raw-produce-sender-polls" => raw_produce(&broker, n, 100, true, 8).await,
-                    _ => bindery_produce(&broker, n, 100, None).await,
+                    "raw-produce" => raw_produce(&broker, n, size, true, 0).await,
+                    "raw-produce-bare" => raw_produce(&broker, n, size, false, 0).await,
+                    "raw-produce-sender-polls" => raw_produce(&broker, n, size, true, 8).await,
+                    _ => bindery_produce(&broker, n, size, None).await,
                 };
                 println!("{side} only: {:.0} msg/s", n as f64 / d.as_secs_f64());
             }
