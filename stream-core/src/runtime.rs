@@ -235,7 +235,7 @@ impl OutputBinding {
         tokio::task::coop::consume_budget().await;
         let producer = match self.producer.get() {
             Some(p) => p,
-            None => self.producer().await?,
+            None => Box::pin(self.producer()).await?,
         };
         match producer.try_send(message) {
             Ok(confirmation) => confirmation,
