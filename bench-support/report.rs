@@ -22,6 +22,31 @@ pub(crate) fn record(result: serde_json::Value) {
     }
 }
 
+/// A benchmark's rounds, each running raw and bindery back to back. The report's rates are each
+/// side's best round; every round's own ratio goes into the report too, because on a shared
+/// machine the two bests can come from rounds the machine ran at different speeds, and the
+/// spread of the per-round ratios shows how far one run's ratio can be trusted.
+#[derive(Debug, Default)]
+pub(crate) struct Rounds(Vec<(f64, f64)>);
+
+impl Rounds {
+    /// One round's rates: raw, then bindery.
+    pub(crate) fn push(&mut self, raw: f64, bindery: f64) {
+        self.0.push((raw, bindery));
+    }
+
+    /// Each side's best rate (raw, bindery).
+    #[allow(dead_code, reason = "the RabbitMQ bench keeps each side's best with its latencies")]
+    pub(crate) fn best(&self) -> (f64, f64) {
+        self.0.iter().fold((0.0, 0.0), |(r, b), (rr, bb)| (f64::max(r, *rr), f64::max(b, *bb)))
+    }
+
+    /// Every round's ratio, bindery over raw, in round order.
+    pub(crate) fn ratios(&self) -> Vec<f64> {
+        self.0.iter().map(|(r, b)| b / r).collect()
+    }
+}
+
 /// The `p`-th percentile (0.0–1.0) of `samples` by nearest rank; sorts `samples` in place.
 /// Zero for no samples.
 pub(crate) fn percentile(samples: &mut [std::time::Duration], p: f64) -> std::time::Duration {

@@ -49,6 +49,16 @@ def fmt_us(v):
     return "" if v is None else f"{v:,.1f}"
 
 
+def fmt_rounds(ratios):
+    """Per-round ratios as `median (lowest–highest)`, or empty for rows measured once."""
+    if not ratios:
+        return ""
+    v = sorted(ratios)
+    mid = len(v) // 2
+    median = v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+    return f"{median:.2f} ({v[0]:.2f}–{v[-1]:.2f})"
+
+
 def label(r):
     return f"{r['binder']} ({r['broker']}) {r['case']}" + (f", {r['payload_bytes']} B" if r.get("payload_bytes") else "")
 
@@ -95,13 +105,15 @@ def main():
         "",
         "Written by `scripts/bench` from the figures the benchmarks measured in one run; never edited by hand.",
         "Each row runs the raw client and bindery in the same process, on the same broker and topic shape.",
+        "The rates are each side's best round; *rounds* gives every round's own ratio (raw and bindery",
+        "run back to back) as median (lowest–highest): how far the machine moved while the row was measured.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}; {m['os']}; {m['rustc']}; commit {m['commit']}; {m['date']}.",
         "",
         "![ratios](ratios.svg)",
         "",
-        "| binder | broker | case | payload | messages | raw msg/s | bindery msg/s | ratio | raw p50/p99 µs | bindery p50/p99 µs | peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| binder | broker | case | payload | messages | raw msg/s | bindery msg/s | ratio | rounds | raw p50/p99 µs | bindery p50/p99 µs | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in main_rows:
         ratio = f"{r['bindery'] / r['raw']:.2f}" if r.get("raw") and r.get("bindery") else ""
@@ -114,7 +126,7 @@ def main():
         rss = f"{r['peak_rss_kib'] / 1024:.0f} MiB" if r.get("peak_rss_kib") else ""
         payload = f"{r['payload_bytes']} B" if r.get("payload_bytes") else ""
         lines.append(
-            f"| {r['binder']} | {r['broker']} | {r['case']} | {payload} | {r.get('messages', '')} | {fmt_rate(r.get('raw'))} | {fmt_rate(r.get('bindery'))} | {ratio} | {raw_lat} | {b_lat} | {rss} |"
+            f"| {r['binder']} | {r['broker']} | {r['case']} | {payload} | {r.get('messages', '')} | {fmt_rate(r.get('raw'))} | {fmt_rate(r.get('bindery'))} | {ratio} | {fmt_rounds(r.get('round_ratios'))} | {raw_lat} | {b_lat} | {rss} |"
         )
     if scaling:
         lines += ["", "## Scaling", "", "| binder | broker | bindings | partitions | bindery msg/s |", "|---|---|---|---|---|"]

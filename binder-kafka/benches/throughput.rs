@@ -357,47 +357,50 @@ async fn bindery_latency(broker: &Broker, n: u64) -> Vec<Duration> {
 }
 
 struct Figures {
-    produce: (f64, f64),
+    produce: report::Rounds,
     /// Raw produce with bindery's headers, and bindery's produce again.
-    produce_same_headers: (f64, f64),
-    consume: (f64, f64),
+    produce_same_headers: report::Rounds,
+    consume: report::Rounds,
     /// Raw consume reading each record's headers, and bindery's consume again.
-    consume_same_headers: (f64, f64),
+    consume_same_headers: report::Rounds,
 }
 
-/// Best of `rounds` for each side; produce phases send `n_produce` records, consume phases
-/// read `n_consume`.
+/// `rounds` rounds of every phase; produce phases send `n_produce` records, consume phases
+/// read `n_consume`. The report takes each side's best round.
 async fn measure(broker: &Broker, n_produce: u64, n_consume: u64, size: usize, rounds: usize) -> Figures {
     let produced = |d: Duration| n_produce as f64 / d.as_secs_f64();
     let consumed = |d: Duration| n_consume as f64 / d.as_secs_f64();
-    let (mut p_raw, mut p_b, mut p_raw_h) = (0f64, 0f64, 0f64);
-    let (mut c_raw, mut c_b, mut c_raw_h) = (0f64, 0f64, 0f64);
+    let mut f = Figures {
+        produce: Default::default(),
+        produce_same_headers: Default::default(),
+        consume: Default::default(),
+        consume_same_headers: Default::default(),
+    };
     // One topic both consumers read, filled by bindery (so records carry bindery's headers).
     let topic = broker.topic().await;
     bindery_produce(broker, n_consume - 1, size, Some(topic.clone())).await; // plus its warm-up record
     for _ in 0..rounds {
-        p_raw = p_raw.max(produced(raw_produce(broker, n_produce, size, false, 0).await));
-        p_b = p_b.max(produced(bindery_produce(broker, n_produce, size, None).await));
-        p_raw_h = p_raw_h.max(produced(raw_produce(broker, n_produce, size, true, 0).await));
-        c_raw = c_raw.max(consumed(raw_consume(broker, &topic, n_consume, false).await));
-        c_b = c_b.max(consumed(bindery_consume(broker, &topic, n_consume).await));
-        c_raw_h = c_raw_h.max(consumed(raw_consume(broker, &topic, n_consume, true).await));
+        let p_raw = produced(raw_produce(broker, n_produce, size, false, 0).await);
+        let p_b = produced(bindery_produce(broker, n_produce, size, None).await);
+        let p_raw_h = produced(raw_produce(broker, n_produce, size, true, 0).await);
+        let c_raw = consumed(raw_consume(broker, &topic, n_consume, false).await);
+        let c_b = consumed(bindery_consume(broker, &topic, n_consume).await);
+        let c_raw_h = consumed(raw_consume(broker, &topic, n_consume, true).await);
+        f.produce.push(p_raw, p_b);
+        f.produce_same_headers.push(p_raw_h, p_b);
+        f.consume.push(c_raw, c_b);
+        f.consume_same_headers.push(c_raw_h, c_b);
     }
-    Figures {
-        produce: (p_raw, p_b),
-        produce_same_headers: (p_raw_h, p_b),
-        consume: (c_raw, c_b),
-        consume_same_headers: (c_raw_h, c_b),
-    }
+    f
 }
 
-/// The report's rows for one broker and size: (case, messages, (raw, bindery) msg/s).
-fn rows(f: &Figures, n_produce: u64, n_consume: u64) -> [(&'static str, u64, (f64, f64)); 4] {
+/// The report's rows for one broker and size: (case, messages, rounds).
+fn rows(f: &Figures, n_produce: u64, n_consume: u64) -> [(&'static str, u64, &report::Rounds); 4] {
     [
-        ("produce", n_produce, f.produce),
-        ("produce vs raw with the same headers", n_produce, f.produce_same_headers),
-        ("consume + commit", n_consume, f.consume),
-        ("consume vs raw reading the headers", n_consume, f.consume_same_headers),
+        ("produce", n_produce, &f.produce),
+        ("produce vs raw with the same headers", n_produce, &f.produce_same_headers),
+        ("consume + commit", n_consume, &f.consume),
+        ("consume vs raw reading the headers", n_consume, &f.consume_same_headers),
     ]
 }
 
@@ -479,15 +482,17 @@ fn main() {
             let n_consume = if *name == "mock" { n.min(mock_retained(size)) } else { n };
             let f = rt.block_on(measure(broker, n, n_consume, size, rounds));
             let broker_label = if *name == "mock" { "librdkafka MockCluster" } else { "tansu 0.6.0" };
-            for (case, messages, (raw, bindery)) in rows(&f, n, n_consume) {
+            for (case, messages, rounds) in rows(&f, n, n_consume) {
+                let (raw, bindery) = rounds.best();
+                let each = rounds.ratios().iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
                 println!(
-                    "{name:<8} {size:>4} B  {case:<36} raw {raw:>10.0} msg/s  bindery {bindery:>10.0} msg/s  ratio {:>5.2}  ({messages} msgs)",
+                    "{name:<8} {size:>4} B  {case:<36} raw {raw:>10.0} msg/s  bindery {bindery:>10.0} msg/s  ratio {:>5.2}  ({messages} msgs; rounds {each})",
                     bindery / raw
                 );
                 if full {
                     report::record(serde_json::json!({ "binder": "kafka", "broker": broker_label, "case": case,
                         "payload_bytes": size, "messages": messages, "raw": raw, "bindery": bindery,
-                        "peak_rss_kib": report::peak_rss_kib() }));
+                        "round_ratios": rounds.ratios(), "peak_rss_kib": report::peak_rss_kib() }));
                 }
             }
         }

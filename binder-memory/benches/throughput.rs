@@ -90,18 +90,18 @@ async fn bindery_run(n: u64) -> Duration {
     elapsed
 }
 
-fn measure(rt: &tokio::runtime::Runtime, n: u64) -> (f64, f64) {
+fn measure(rt: &tokio::runtime::Runtime, n: u64) -> report::Rounds {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    // Warm up once, then take the best of five for each side, alternating: on a shared machine
-    // the best round is the one least disturbed by other work.
+    // Warm up once, then five rounds alternating the sides: on a shared machine the best round
+    // of each side is the one least disturbed by other work.
     rt.block_on(raw(n / 10));
     rt.block_on(bindery_run(n / 10));
-    let (mut raw_best, mut bindery_best) = (0f64, 0f64);
+    let mut rounds = report::Rounds::default();
     for _ in 0..5 {
-        raw_best = raw_best.max(rate(rt.block_on(raw(n))));
-        bindery_best = bindery_best.max(rate(rt.block_on(bindery_run(n))));
+        let raw = rate(rt.block_on(raw(n)));
+        rounds.push(raw, rate(rt.block_on(bindery_run(n))));
     }
-    (raw_best, bindery_best)
+    rounds
 }
 
 /// One message at a time, send to handler: the time each took (raw mpsc vs bindery).
@@ -272,13 +272,16 @@ fn main() {
         return;
     }
     let single = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (raw1, bindery1) = measure(&single, n);
+    let rounds1 = measure(&single, n);
     let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (raw2, bindery2) = measure(&multi, n);
+    let rounds2 = measure(&multi, n);
+    let ((raw1, bindery1), (raw2, bindery2)) = (rounds1.best(), rounds2.best());
     println!("memory binder throughput, {n} messages of ~60 B JSON, best of 5");
     println!("{:<34} {:>14} {:>14} {:>8}", "runtime", "raw msg/s", "bindery msg/s", "ratio");
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "current_thread (1 core)", raw1, bindery1, bindery1 / raw1);
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "multi_thread, 2 workers (2 cores)", raw2, bindery2, bindery2 / raw2);
+    let show = |r: &report::Rounds| r.ratios().iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(" ");
+    println!("ratio of each round: 1 core {}; 2 workers {}", show(&rounds1), show(&rounds2));
 
     let lat_n = 20_000;
     let mut raw_lat = single.block_on(raw_latency(lat_n));
@@ -313,10 +316,10 @@ fn main() {
         v
     };
     report::record(with(serde_json::json!({ "case": "produce+consume, 1 core", "raw": raw1, "bindery": bindery1,
-        "raw_p50_us": rp50, "raw_p99_us": rp99, "bindery_p50_us": bp50, "bindery_p99_us": bp99, "peak_rss_kib": rss })));
-    report::record(with(
-        serde_json::json!({ "case": "produce+consume, 2 cores", "raw": raw2, "bindery": bindery2, "peak_rss_kib": rss }),
-    ));
+        "round_ratios": rounds1.ratios(), "raw_p50_us": rp50, "raw_p99_us": rp99, "bindery_p50_us": bp50,
+        "bindery_p99_us": bp99, "peak_rss_kib": rss })));
+    report::record(with(serde_json::json!({ "case": "produce+consume, 2 cores", "raw": raw2, "bindery": bindery2,
+        "round_ratios": rounds2.ratios(), "peak_rss_kib": rss })));
     for (b, r) in bindings {
         report::record(with(serde_json::json!({ "case": "scaling", "bindings": b, "bindery": r })));
     }

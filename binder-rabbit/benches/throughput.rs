@@ -363,11 +363,16 @@ fn main() {
     rt.block_on(bindery_run(n / 10, 100));
     let mut best: [Option<Figures>; 2] = [None, None];
     let mut with_headers = 0f64;
+    let (mut produced, mut consumed, mut produced_same) =
+        (report::Rounds::default(), report::Rounds::default(), report::Rounds::default());
     for round in 0..3 {
         let r = rt.block_on(raw(n, samples));
         let h = rt.block_on(raw_produce_with_headers(n));
         with_headers = with_headers.max(h);
         let b = rt.block_on(bindery_run(n, samples));
+        produced.push(r.produce, b.produce);
+        consumed.push(r.consume, b.consume);
+        produced_same.push(h, b.produce);
         println!(
             "round {round}: raw {:.0}/{:.0} msg/s (p99 {:?}), raw+headers {h:.0} msg/s, bindery {:.0}/{:.0} msg/s (p99 {:?})",
             r.produce, r.consume, r.p99, b.produce, b.consume, b.p99
@@ -404,13 +409,15 @@ fn main() {
     let us = report::micros;
     let rss = report::peak_rss_kib();
     report::record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce (confirms)",
-        "payload_bytes": 100, "messages": n, "raw": r.produce, "bindery": b.produce, "peak_rss_kib": rss }));
+        "payload_bytes": 100, "messages": n, "raw": r.produce, "bindery": b.produce,
+        "round_ratios": produced.ratios(), "peak_rss_kib": rss }));
     report::record(serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "consume (manual acks)",
-        "payload_bytes": 100, "messages": n, "raw": r.consume, "bindery": b.consume,
+        "payload_bytes": 100, "messages": n, "raw": r.consume, "bindery": b.consume, "round_ratios": consumed.ratios(),
         "raw_p50_us": us(r.p50), "raw_p99_us": us(r.p99), "bindery_p50_us": us(b.p50), "bindery_p99_us": us(b.p99),
         "peak_rss_kib": rss }));
     report::record(
         serde_json::json!({ "binder": "rabbit", "broker": "RabbitMQ 3.10", "case": "produce vs raw with the same headers",
-        "payload_bytes": 100, "messages": n, "raw": with_headers, "bindery": b.produce }),
+        "payload_bytes": 100, "messages": n, "raw": with_headers, "bindery": b.produce,
+        "round_ratios": produced_same.ratios() }),
     );
 }
