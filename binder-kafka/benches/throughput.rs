@@ -1,5 +1,5 @@
 //! Kafka-binder throughput against raw rdkafka, in one process run, same broker, same topic
-//! shape (1 partition), 100 B and 512 B JSON payloads.
+//! (1 partition on tansu, 4 on the mock cluster), 100 B and 512 B JSON payloads.
 //!
 //! `cargo bench -p bindery-kafka --bench throughput [-- <messages>]` — on librdkafka's mock
 //! cluster always, and also on the broker at `BENCH_KAFKA_BROKERS` when set (tansu:
