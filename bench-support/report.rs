@@ -36,7 +36,6 @@ impl Rounds {
     }
 
     /// Each side's best rate (raw, bindery).
-    #[allow(dead_code, reason = "the RabbitMQ bench keeps each side's best with its latencies")]
     pub(crate) fn best(&self) -> (f64, f64) {
         self.0.iter().fold((0.0, 0.0), |(r, b), (rr, bb)| (f64::max(r, *rr), f64::max(b, *bb)))
     }
@@ -44,6 +43,12 @@ impl Rounds {
     /// Every round's ratio, bindery over raw, in round order.
     pub(crate) fn ratios(&self) -> Vec<f64> {
         self.0.iter().map(|(r, b)| b / r).collect()
+    }
+
+    /// Every round's ratio to two places, for a bench's own output.
+    #[allow(dead_code, reason = "the RabbitMQ bench prints its rounds' rates instead")]
+    pub(crate) fn shown(&self) -> String {
+        self.ratios().iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
     }
 }
 

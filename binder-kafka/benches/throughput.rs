@@ -484,7 +484,7 @@ fn main() {
             let broker_label = if *name == "mock" { "librdkafka MockCluster" } else { "tansu 0.6.0" };
             for (case, messages, rounds) in rows(&f, n, n_consume) {
                 let (raw, bindery) = rounds.best();
-                let each = rounds.ratios().iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
+                let each = rounds.shown();
                 println!(
                     "{name:<8} {size:>4} B  {case:<36} raw {raw:>10.0} msg/s  bindery {bindery:>10.0} msg/s  ratio {:>5.2}  ({messages} msgs; rounds {each})",
                     bindery / raw

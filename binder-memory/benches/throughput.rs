@@ -280,8 +280,7 @@ fn main() {
     println!("{:<34} {:>14} {:>14} {:>8}", "runtime", "raw msg/s", "bindery msg/s", "ratio");
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "current_thread (1 core)", raw1, bindery1, bindery1 / raw1);
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "multi_thread, 2 workers (2 cores)", raw2, bindery2, bindery2 / raw2);
-    let show = |r: &report::Rounds| r.ratios().iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(" ");
-    println!("ratio of each round: 1 core {}; 2 workers {}", show(&rounds1), show(&rounds2));
+    println!("ratio of each round: 1 core {}; 2 workers {}", rounds1.shown(), rounds2.shown());
 
     let lat_n = 20_000;
     let mut raw_lat = single.block_on(raw_latency(lat_n));

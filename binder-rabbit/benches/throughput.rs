@@ -362,13 +362,11 @@ fn main() {
     rt.block_on(raw(n / 10, 100));
     rt.block_on(bindery_run(n / 10, 100));
     let mut best: [Option<Figures>; 2] = [None, None];
-    let mut with_headers = 0f64;
     let (mut produced, mut consumed, mut produced_same) =
         (report::Rounds::default(), report::Rounds::default(), report::Rounds::default());
     for round in 0..3 {
         let r = rt.block_on(raw(n, samples));
         let h = rt.block_on(raw_produce_with_headers(n));
-        with_headers = with_headers.max(h);
         let b = rt.block_on(bindery_run(n, samples));
         produced.push(r.produce, b.produce);
         consumed.push(r.consume, b.consume);
@@ -390,6 +388,7 @@ fn main() {
         }
     }
     let [Some(r), Some(b)] = best else { unreachable!() };
+    let with_headers = produced_same.best().0;
     println!();
     println!("{:<10} {:>14} {:>14} {:>12} {:>12}", "", "produce msg/s", "consume msg/s", "p50", "p99");
     println!("{:<10} {:>14.0} {:>14.0} {:>12?} {:>12?}", "raw lapin", r.produce, r.consume, r.p50, r.p99);
