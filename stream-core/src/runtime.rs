@@ -856,6 +856,7 @@ async fn run_source(
     }
 }
 
+#[derive(Debug)]
 enum ConsumeEnd {
     Shutdown,
     Lost(String),
@@ -942,6 +943,37 @@ where
     }
 }
 
+/// Deliveries a sequential binding takes from its input channel at once.
+const TAKE_AT_ONCE: usize = 32;
+
+/// Moves the deliveries buffered in `rx` (at most [`TAKE_AT_ONCE`]) into `taken`, which must be
+/// empty, or waits for the next as [`next_delivery`] does: one lock and one release of channel
+/// room per batch instead of per delivery.
+async fn next_deliveries<C, L>(
+    rx: &mut mpsc::Receiver<Delivery>,
+    taken: &mut Vec<Delivery>,
+    cancelled: std::pin::Pin<&mut C>,
+    lost: std::pin::Pin<&mut L>,
+) -> std::result::Result<(), ConsumeEnd>
+where
+    C: std::future::Future<Output = ()>,
+    L: std::future::Future<Output = Error>,
+{
+    for first in [true, false] {
+        let polled =
+            rx.poll_recv_many(&mut std::task::Context::from_waker(std::task::Waker::noop()), taken, TAKE_AT_ONCE);
+        match polled {
+            std::task::Poll::Ready(0) => return Err(ConsumeEnd::Lost("binder closed the input channel".into())),
+            std::task::Poll::Ready(_) => return Ok(()),
+            std::task::Poll::Pending if first => tokio::task::yield_now().await,
+            std::task::Poll::Pending => {}
+        }
+    }
+    let d = next_delivery(rx, cancelled, lost).await?;
+    taken.push(d);
+    Ok(())
+}
+
 fn route(delivery: &Delivery, lanes: usize, next: &mut usize) -> usize {
     let key = delivery.message.headers().key();
     match (key, delivery.partition) {
@@ -980,16 +1012,20 @@ async fn consume(
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
     if concurrency <= 1 {
-        let end = loop {
-            match next_delivery(&mut rx, cancelled.as_mut(), lost.as_mut()).await {
-                Ok(d) if !pipeline.env.runtime.is_stopping() => pipeline.process(d).await,
-                Ok(d) => {
-                    drop(d); // shutting down: requeued
-                    break ConsumeEnd::Shutdown;
+        let mut taken = Vec::with_capacity(TAKE_AT_ONCE);
+        let end = 'outer: loop {
+            if let Err(end) = next_deliveries(&mut rx, &mut taken, cancelled.as_mut(), lost.as_mut()).await {
+                break end;
+            }
+            for d in taken.drain(..) {
+                if pipeline.env.runtime.is_stopping() {
+                    drop(d); // shutting down: requeued, as are the rest of `taken`
+                    break 'outer ConsumeEnd::Shutdown;
                 }
-                Err(end) => break end,
+                pipeline.process(d).await;
             }
         };
+        drop(taken);
         if matches!(end, ConsumeEnd::Shutdown) {
             if let Err(e) = binding.stop().await {
                 tracing::warn!(binding = %pipeline.binding, error = %e, "stopping consumer failed");
@@ -1442,6 +1478,64 @@ mod tests {
         assert!(!skipped.contains(names::ID), "{skipped:?}");
         assert!(!skipped.contains(names::TIMESTAMP), "{skipped:?}");
         assert_eq!(skipped.get_str(names::CONTENT_TYPE), Some(codec::JSON));
+    }
+
+    /// Records every settlement it is asked for.
+    #[derive(Default)]
+    struct Settled(Mutex<Vec<(u64, crate::binder::Settlement)>>);
+
+    impl crate::binder::Acknowledger for Settled {
+        fn settle(&self, tag: u64, settlement: crate::binder::Settlement) {
+            self.0.lock().unwrap().push((tag, settlement));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sequential_binding_takes_buffered_deliveries_in_batches_and_requeues_unstarted_ones() {
+        use crate::binder::{AckHandle, Settlement};
+        let settled = Arc::new(Settled::default());
+        let delivery =
+            |tag: u64| Delivery::new(Message::new(bytes::Bytes::new()), AckHandle::new(settled.clone(), tag), None);
+        let (tx, mut rx) = InputChannel::bounded(64);
+        for tag in 0..40 {
+            tx.try_send(delivery(tag)).unwrap();
+        }
+        let never = std::future::pending::<()>();
+        let not_lost = std::future::pending::<Error>();
+        tokio::pin!(never, not_lost);
+        let tags = |taken: &[Delivery]| taken.iter().map(|d| d.ack.tag()).collect::<Vec<_>>();
+
+        // At most `TAKE_AT_ONCE` at a time, in channel order.
+        let mut taken = Vec::new();
+        next_deliveries(&mut rx, &mut taken, never.as_mut(), not_lost.as_mut()).await.unwrap();
+        assert_eq!(tags(&taken), (0..TAKE_AT_ONCE as u64).collect::<Vec<_>>());
+        // Two handled; the rest of the batch is dropped unstarted (shutdown) and so requeued.
+        for d in taken.drain(..2) {
+            d.ack.ack();
+        }
+        taken.clear();
+        let mut expected = vec![(0, Settlement::Ack), (1, Settlement::Ack)];
+        expected.extend((2..TAKE_AT_ONCE as u64).map(|t| (t, Settlement::Requeue)));
+        assert_eq!(*settled.0.lock().unwrap(), expected);
+
+        next_deliveries(&mut rx, &mut taken, never.as_mut(), not_lost.as_mut()).await.unwrap();
+        assert_eq!(tags(&taken), (TAKE_AT_ONCE as u64..40).collect::<Vec<_>>());
+        for d in taken.drain(..) {
+            d.ack.ack();
+        }
+
+        // Caught up: waits for the next delivery rather than returning empty.
+        let later = tx.clone();
+        let next = delivery(99);
+        tokio::spawn(async move { later.send(next).await.map_err(|_| "channel closed") });
+        next_deliveries(&mut rx, &mut taken, never.as_mut(), not_lost.as_mut()).await.unwrap();
+        assert_eq!(tags(&taken), [99]);
+        taken.clear();
+
+        // The binder closed the channel: consuming ends as a lost binding.
+        drop(tx);
+        let end = next_deliveries(&mut rx, &mut taken, never.as_mut(), not_lost.as_mut()).await;
+        assert!(matches!(end, Err(ConsumeEnd::Lost(_))), "{end:?}");
     }
 
     #[test]
