@@ -947,8 +947,9 @@ where
 const TAKE_AT_ONCE: usize = 32;
 
 /// Moves the deliveries buffered in `rx` (at most [`TAKE_AT_ONCE`]) into `taken`, which must be
-/// empty, or waits for the next as [`next_delivery`] does: one lock and one release of channel
-/// room per batch instead of per delivery.
+/// empty; with none buffered, waits for the next as [`next_delivery`] does. One lock and one
+/// release of channel room per batch instead of per delivery, and a binder task waiting for
+/// room is woken once per batch.
 async fn next_deliveries<C, L>(
     rx: &mut mpsc::Receiver<Delivery>,
     taken: &mut Vec<Delivery>,
@@ -959,19 +960,18 @@ where
     C: std::future::Future<Output = ()>,
     L: std::future::Future<Output = Error>,
 {
-    for first in [true, false] {
-        let polled =
-            rx.poll_recv_many(&mut std::task::Context::from_waker(std::task::Waker::noop()), taken, TAKE_AT_ONCE);
-        match polled {
-            std::task::Poll::Ready(0) => return Err(ConsumeEnd::Lost("binder closed the input channel".into())),
-            std::task::Poll::Ready(_) => return Ok(()),
-            std::task::Poll::Pending if first => tokio::task::yield_now().await,
-            std::task::Poll::Pending => {}
+    // Only what is buffered now: a pending poll registers a waker that wakes nothing, and
+    // `next_delivery` registers the task's own before it parks.
+    let buffered =
+        rx.poll_recv_many(&mut std::task::Context::from_waker(std::task::Waker::noop()), taken, TAKE_AT_ONCE);
+    match buffered {
+        std::task::Poll::Ready(0) => Err(ConsumeEnd::Lost("binder closed the input channel".into())),
+        std::task::Poll::Ready(_) => Ok(()),
+        std::task::Poll::Pending => {
+            taken.push(next_delivery(rx, cancelled, lost).await?);
+            Ok(())
         }
     }
-    let d = next_delivery(rx, cancelled, lost).await?;
-    taken.push(d);
-    Ok(())
 }
 
 fn route(delivery: &Delivery, lanes: usize, next: &mut usize) -> usize {
