@@ -45,6 +45,12 @@ impl Rounds {
         self.0.iter().map(|(r, b)| b / r).collect()
     }
 
+    /// Every round's bindery rate, in round order.
+    #[allow(dead_code, reason = "only the memory bench states a target in msg/s")]
+    pub(crate) fn bindery_rates(&self) -> Vec<f64> {
+        self.0.iter().map(|(_, b)| *b).collect()
+    }
+
     /// Every round's ratio to two places, for a bench's own output.
     #[allow(dead_code, reason = "the RabbitMQ bench prints its rounds' rates instead")]
     pub(crate) fn shown(&self) -> String {

@@ -128,6 +128,13 @@ def main():
         lines.append(
             f"| {r['binder']} | {r['broker']} | {r['case']} | {payload} | {r.get('messages', '')} | {fmt_rate(r.get('raw'))} | {fmt_rate(r.get('bindery'))} | {ratio} | {fmt_rounds(r.get('round_ratios'))} | {raw_lat} | {b_lat} | {rss} |"
         )
+    per_round = [r for r in main_rows if r.get("bindery_rounds")]
+    if per_round:
+        lines += ["", "Bindery's own rate in each round, in round order (for targets stated in msg/s):", ""]
+        for r in per_round:
+            rates = sorted(r["bindery_rounds"])
+            shown = ", ".join(fmt_rate(b) for b in r["bindery_rounds"])
+            lines.append(f"- {r['binder']}, {r['case']}: {shown} (median {fmt_rate(rates[len(rates) // 2])})")
     if scaling:
         lines += ["", "## Scaling", "", "| binder | broker | bindings | partitions | bindery msg/s |", "|---|---|---|---|---|"]
         for r in scaling:

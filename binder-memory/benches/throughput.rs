@@ -281,6 +281,8 @@ fn main() {
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "current_thread (1 core)", raw1, bindery1, bindery1 / raw1);
     println!("{:<34} {:>14.0} {:>14.0} {:>8.2}", "multi_thread, 2 workers (2 cores)", raw2, bindery2, bindery2 / raw2);
     println!("ratio of each round: 1 core {}; 2 workers {}", rounds1.shown(), rounds2.shown());
+    let rates = |r: &report::Rounds| r.bindery_rates().iter().map(|b| format!("{b:.0}")).collect::<Vec<_>>().join(" ");
+    println!("bindery msg/s of each round: 1 core {}; 2 workers {}", rates(&rounds1), rates(&rounds2));
 
     let lat_n = 20_000;
     let mut raw_lat = single.block_on(raw_latency(lat_n));
@@ -315,7 +317,7 @@ fn main() {
         v
     };
     report::record(with(serde_json::json!({ "case": "produce+consume, 1 core", "raw": raw1, "bindery": bindery1,
-        "round_ratios": rounds1.ratios(), "raw_p50_us": rp50, "raw_p99_us": rp99, "bindery_p50_us": bp50,
+        "round_ratios": rounds1.ratios(), "bindery_rounds": rounds1.bindery_rates(), "raw_p50_us": rp50, "raw_p99_us": rp99, "bindery_p50_us": bp50,
         "bindery_p99_us": bp99, "peak_rss_kib": rss })));
     report::record(with(serde_json::json!({ "case": "produce+consume, 2 cores", "raw": raw2, "bindery": bindery2,
         "round_ratios": rounds2.ratios(), "peak_rss_kib": rss })));
