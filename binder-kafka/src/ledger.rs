@@ -9,10 +9,14 @@
 //! to the newest: one bit per record sent meanwhile, so a record held up for librdkafka's whole
 //! `message.timeout.ms` (5 minutes by default) while others flow at 100,000 a second costs
 //! about 4 MB until it settles.
+//!
+//! Most confirmations are asked about after their record settled and never failed. Two atomics
+//! answer those without the lock: the number below which every record is settled, and whether
+//! any failure is kept.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
 use bindery::binder::{Confirmation, Ledger};
@@ -44,20 +48,23 @@ impl State {
         usize::try_from(at / 64).ok().and_then(|w| self.settled.get(w)).is_some_and(|word| word & (1 << (at % 64)) != 0)
     }
 
-    fn mark(&mut self, seq: u64) {
+    /// Marks `seq` settled; returns the new `base` if it moved.
+    fn mark(&mut self, seq: u64) -> Option<u64> {
         if seq < self.base {
-            return;
+            return None;
         }
         let at = seq - self.base;
-        let Ok(w) = usize::try_from(at / 64) else { return };
+        let Ok(w) = usize::try_from(at / 64) else { return None };
         if self.settled.len() <= w {
             self.settled.resize(w + 1, 0);
         }
         self.settled[w] |= 1 << (at % 64);
+        let before = self.base;
         while self.settled.front() == Some(&u64::MAX) {
             self.settled.pop_front();
             self.base += 64;
         }
+        (self.base != before).then_some(self.base)
     }
 }
 
@@ -66,6 +73,11 @@ impl State {
 pub(crate) struct DeliveryLedger {
     next: AtomicU64,
     state: std::sync::Mutex<State>,
+    /// `State::base` as last stored: every number below it is settled.
+    settled_below: AtomicU64,
+    /// Whether `State::failed` may hold an error. Set before `settled_below` moves past the
+    /// failed number, so a reader that sees the number settled also sees the flag.
+    any_failed: AtomicBool,
 }
 
 impl DeliveryLedger {
@@ -84,16 +96,25 @@ impl DeliveryLedger {
     pub(crate) fn settle(&self, seq: u64, outcome: Result<()>) {
         let waker = {
             let mut s = lock(&self.state);
-            s.mark(seq);
             let abandoned = !s.abandoned.is_empty() && s.abandoned.remove(&seq);
             if let (Err(e), false) = (outcome, abandoned) {
                 s.failed.insert(seq, e);
+                self.any_failed.store(true, Ordering::Release);
+            }
+            if let Some(base) = s.mark(seq) {
+                self.settled_below.store(base, Ordering::Release);
             }
             if s.waiting.is_empty() { None } else { s.waiting.remove(&seq) }
         };
         if let Some(w) = waker {
             w.wake();
         }
+    }
+
+    /// Settled and never failed, as far as the atomics tell without the lock. A settled number
+    /// has no waiter left (settling removes it) and, with no failure kept, no error to hand out.
+    fn settled_clean(&self, seq: u64) -> bool {
+        seq < self.settled_below.load(Ordering::Acquire) && !self.any_failed.load(Ordering::Acquire)
     }
 
     /// Bitmap words, kept errors, waiters and abandoned numbers.
@@ -106,6 +127,9 @@ impl DeliveryLedger {
 
 impl Ledger for DeliveryLedger {
     fn poll_confirmed(&self, seq: u64, cx: &mut std::task::Context<'_>) -> Poll<Result<()>> {
+        if self.settled_clean(seq) {
+            return Poll::Ready(Ok(()));
+        }
         let mut s = lock(&self.state);
         if s.is_settled(seq) {
             // Most records were never waited for and never failed: skip the lookups then.
@@ -114,7 +138,13 @@ impl Ledger for DeliveryLedger {
             }
             return Poll::Ready(match s.failed.is_empty() {
                 true => Ok(()),
-                false => s.failed.remove(&seq).map_or(Ok(()), Err),
+                false => {
+                    let outcome = s.failed.remove(&seq).map_or(Ok(()), Err);
+                    if s.failed.is_empty() {
+                        self.any_failed.store(false, Ordering::Release);
+                    }
+                    outcome
+                }
             });
         }
         match s.waiting.get_mut(&seq) {
@@ -128,10 +158,16 @@ impl Ledger for DeliveryLedger {
     }
 
     fn forget(&self, seq: u64) {
+        if self.settled_clean(seq) {
+            return;
+        }
         let mut s = lock(&self.state);
         s.waiting.remove(&seq);
         if s.is_settled(seq) {
             s.failed.remove(&seq);
+            if s.failed.is_empty() {
+                self.any_failed.store(false, Ordering::Release);
+            }
         } else {
             s.abandoned.insert(seq);
         }
@@ -180,6 +216,40 @@ mod tests {
         }
         assert!(matches!(poll(&mut cb), Poll::Ready(Ok(()))));
         assert_eq!(ledger.kept().1, 0, "the error is handed out once, then dropped");
+    }
+
+    #[test]
+    fn a_failure_in_a_settled_word_is_still_handed_out() {
+        let ledger = Arc::new(DeliveryLedger::default());
+        let seqs: Vec<u64> = (0..130).map(|_| ledger.issue()).collect();
+        let mut confirmations: Vec<Confirmation> = seqs.iter().map(|s| ledger.confirmation(*s)).collect();
+        for s in &seqs {
+            let outcome = if *s == 5 { Err(Error::broker("record too large")) } else { Ok(()) };
+            ledger.settle(*s, outcome);
+        }
+        // Both words are full, so the lock-free watermark covers every number below 128.
+        assert_eq!(ledger.settled_below.load(Ordering::Relaxed), 128);
+        assert!(matches!(poll(&mut confirmations[6]), Poll::Ready(Ok(()))));
+        match poll(&mut confirmations[5]) {
+            Poll::Ready(Err(e)) => assert!(e.to_string().contains("too large"), "{e}"),
+            other => panic!("the failed record must get its error, got {other:?}"),
+        }
+        assert!(!ledger.any_failed.load(Ordering::Relaxed), "its error was handed out: nothing is kept");
+        assert!(matches!(poll(&mut confirmations[7]), Poll::Ready(Ok(()))));
+        assert!(matches!(poll(&mut confirmations[129]), Poll::Ready(Ok(()))));
+        assert_eq!(ledger.kept(), (1, 0, 0, 0));
+
+        // A failure dropped unseen: forgetting it clears the flag too.
+        let more: Vec<u64> = (0..126).map(|_| ledger.issue()).collect();
+        let c = ledger.confirmation(more[0]);
+        for s in &more {
+            let outcome = if *s == more[0] { Err(Error::broker("purged")) } else { Ok(()) };
+            ledger.settle(*s, outcome);
+        }
+        assert!(ledger.any_failed.load(Ordering::Relaxed));
+        drop(c);
+        assert!(!ledger.any_failed.load(Ordering::Relaxed));
+        assert_eq!(ledger.kept().1, 0);
     }
 
     #[test]
