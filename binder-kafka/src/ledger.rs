@@ -117,6 +117,15 @@ impl DeliveryLedger {
         seq < self.settled_below.load(Ordering::Acquire) && !self.any_failed.load(Ordering::Acquire)
     }
 
+    /// Takes the error kept for `seq`, if any; once none is kept, says so to `settled_clean`.
+    fn take_failure(&self, s: &mut State, seq: u64) -> Option<Error> {
+        let failure = s.failed.remove(&seq);
+        if s.failed.is_empty() {
+            self.any_failed.store(false, Ordering::Release);
+        }
+        failure
+    }
+
     /// Bitmap words, kept errors, waiters and abandoned numbers.
     #[cfg(test)]
     fn kept(&self) -> (usize, usize, usize, usize) {
@@ -138,13 +147,7 @@ impl Ledger for DeliveryLedger {
             }
             return Poll::Ready(match s.failed.is_empty() {
                 true => Ok(()),
-                false => {
-                    let outcome = s.failed.remove(&seq).map_or(Ok(()), Err);
-                    if s.failed.is_empty() {
-                        self.any_failed.store(false, Ordering::Release);
-                    }
-                    outcome
-                }
+                false => self.take_failure(&mut s, seq).map_or(Ok(()), Err),
             });
         }
         match s.waiting.get_mut(&seq) {
@@ -164,10 +167,7 @@ impl Ledger for DeliveryLedger {
         let mut s = lock(&self.state);
         s.waiting.remove(&seq);
         if s.is_settled(seq) {
-            s.failed.remove(&seq);
-            if s.failed.is_empty() {
-                self.any_failed.store(false, Ordering::Release);
-            }
+            self.take_failure(&mut s, seq);
         } else {
             s.abandoned.insert(seq);
         }
