@@ -566,21 +566,6 @@ mod tests {
         assert!(matches!(out, Attempts::Failed(_, 1)), "{out:?}");
     }
 
-    /// An acknowledger that records settlements and answers `is_current` as told.
-    struct Recording {
-        current: bool,
-        settled: std::sync::Mutex<Vec<Settlement>>,
-    }
-
-    impl crate::binder::Acknowledger for Recording {
-        fn settle(&self, _tag: u64, settlement: Settlement) {
-            self.settled.lock().unwrap().push(settlement);
-        }
-        fn is_current(&self, _tag: u64) -> bool {
-            self.current
-        }
-    }
-
     #[tokio::test]
     async fn deliveries_the_broker_took_back_are_skipped_and_requeued() {
         let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -598,11 +583,11 @@ mod tests {
             confirming: Arc::new(tokio::sync::Semaphore::new(CONFIRM_WINDOW as usize)),
         };
         for current in [false, true] {
-            let acks = Arc::new(Recording { current, settled: Default::default() });
+            let acks = Arc::new(crate::runtime::RecordingAcks { current, ..crate::runtime::RecordingAcks::new() });
             let message = Message::from_parts(bytes::Bytes::from_static(b"1"), crate::Headers::new());
             pipeline.process(Delivery::new(message, AckHandle::new(acks.clone(), 1), None)).await;
             let expected = if current { Settlement::Ack } else { Settlement::Requeue };
-            assert_eq!(*acks.settled.lock().unwrap(), [expected], "current = {current}");
+            assert_eq!(acks.settlements(), [expected], "current = {current}");
         }
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "only the current delivery was handled");
     }

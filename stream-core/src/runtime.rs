@@ -1381,6 +1381,39 @@ pub(crate) fn test_env() -> Arc<HandlerEnv> {
     Arc::new(HandlerEnv { handler: "test".into(), runtime, input_content_type: codec::JSON.into(), output: None })
 }
 
+/// An acknowledger for unit tests: records every settlement with its tag, and answers
+/// `is_current` with `current`.
+#[cfg(test)]
+pub(crate) struct RecordingAcks {
+    pub(crate) current: bool,
+    pub(crate) settled: Mutex<Vec<(u64, crate::binder::Settlement)>>,
+}
+
+#[cfg(test)]
+impl RecordingAcks {
+    /// Deliveries it acknowledges are current.
+    pub(crate) fn new() -> Self {
+        Self { current: true, settled: Mutex::new(Vec::new()) }
+    }
+
+    /// The settlements so far, without their tags.
+    pub(crate) fn settlements(&self) -> Vec<crate::binder::Settlement> {
+        self.settled.lock().map(|s| s.iter().map(|(_, settlement)| *settlement).collect()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+impl crate::binder::Acknowledger for RecordingAcks {
+    fn settle(&self, tag: u64, settlement: crate::binder::Settlement) {
+        if let Ok(mut s) = self.settled.lock() {
+            s.push((tag, settlement));
+        }
+    }
+    fn is_current(&self, _tag: u64) -> bool {
+        self.current
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1480,20 +1513,10 @@ mod tests {
         assert_eq!(skipped.get_str(names::CONTENT_TYPE), Some(codec::JSON));
     }
 
-    /// Records every settlement it is asked for.
-    #[derive(Default)]
-    struct Settled(Mutex<Vec<(u64, crate::binder::Settlement)>>);
-
-    impl crate::binder::Acknowledger for Settled {
-        fn settle(&self, tag: u64, settlement: crate::binder::Settlement) {
-            self.0.lock().unwrap().push((tag, settlement));
-        }
-    }
-
     #[tokio::test]
     async fn a_sequential_binding_takes_buffered_deliveries_in_batches_and_requeues_unstarted_ones() {
         use crate::binder::{AckHandle, Settlement};
-        let settled = Arc::new(Settled::default());
+        let settled = Arc::new(RecordingAcks::new());
         let delivery =
             |tag: u64| Delivery::new(Message::new(bytes::Bytes::new()), AckHandle::new(settled.clone(), tag), None);
         let (tx, mut rx) = InputChannel::bounded(64);
@@ -1516,7 +1539,7 @@ mod tests {
         taken.clear();
         let mut expected = vec![(0, Settlement::Ack), (1, Settlement::Ack)];
         expected.extend((2..TAKE_AT_ONCE as u64).map(|t| (t, Settlement::Requeue)));
-        assert_eq!(*settled.0.lock().unwrap(), expected);
+        assert_eq!(*settled.settled.lock().unwrap(), expected);
 
         next_deliveries(&mut rx, &mut taken, never.as_mut(), not_lost.as_mut()).await.unwrap();
         assert_eq!(tags(&taken), (TAKE_AT_ONCE as u64..40).collect::<Vec<_>>());
